@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Build the book into _build/html, executing every notebook; any warning or failing cell fails it.
+# Does its own set-up (ci/setup.sh). Usage: bash ci/build.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source ci/setup.sh
+
+export T18_BOOK_BUILD=1  # widgets publish static figures and kernel-free sliders (transformer18.widgets)
+jupyter-book build . --all -W -n --keep-going
+echo "book built: _build/html/index.html"

@@ -1,0 +1,8 @@
+"""transformer18: the companion package of "The Transformer in 18 Questions".
+
+Every component of the Transformer of "Attention Is All You Need" (Vaswani et al., 2017), written once
+in the notebook of the chapter that teaches it and exported here. Support modules (``notebook``,
+``viz``, ``widgets``, ``checks``) are written by hand.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,124 @@
+"""The book's structure and every notebook's conventions (DESIGN §4–§6)."""
+
+import json
+import re
+
+import pytest
+import yaml
+from conftest import ROOT
+
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+NOTEBOOKS = sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def toc_files():
+    files = [TOC["root"]]
+    for part in TOC.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+def source(cell) -> str:
+    return "".join(cell["source"])
+
+
+def load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_config_follows_the_design():
+    assert CONFIG["only_build_toc_files"] is True
+    assert CONFIG["execute"]["execute_notebooks"] in ("force", "cache")
+    assert CONFIG["execute"]["allow_errors"] is False
+    assert CONFIG["sphinx"]["config"]["nb_execution_raise_on_error"] is True
+    assert CONFIG["repository"]["branch"] == "main" and CONFIG["repository"]["path_to_book"] == ""
+    assert CONFIG["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert CONFIG["launch_buttons"]["thebe"] is False
+    assert "sphinx_exercise" in CONFIG["sphinx"]["extra_extensions"]
+    assert "hide_solutions" not in json.dumps(CONFIG)
+    assert re.fullmatch(r"https://github\.com/[\w.-]+/[\w.-]+", REPO_URL)
+
+
+def test_every_toc_entry_exists_and_every_notebook_is_in_the_toc():
+    listed = set(toc_files())
+    for entry in listed:
+        assert (ROOT / f"{entry}.ipynb").exists() or (ROOT / f"{entry}.md").exists(), entry
+    for notebook in NOTEBOOKS:
+        assert notebook.relative_to(ROOT).with_suffix("").as_posix() in listed, f"{notebook} is not in _toc.yml"
+
+
+def test_the_map_names_all_18_questions():
+    intro = (ROOT / "book" / "intro.md").read_text()
+    for n in range(1, 19):
+        assert re.search(rf"^\| Q{n} \| .+ \| .*[\u4e00-\u9fff].* \|", intro, re.M), f"Q{n} is missing from the map"
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.parent.name)
+def notebook(request):
+    return request.param, load(request.param)
+
+
+def test_no_outputs_are_committed(notebook):
+    _, nb = notebook
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None
+
+
+def test_title_cell_has_question_chinese_badge_and_links(notebook):
+    path, nb = notebook
+    first = source(nb["cells"][0])
+    number = int(re.match(r"q(\d\d)-", path.parent.name).group(1))
+    assert first.startswith(f"# Q{number} · "), "the title is '# Qn · question?'"
+    assert re.search(r"[\u4e00-\u9fff]", first.splitlines()[2]), "the original Chinese question follows the title"
+    org_repo = REPO_URL.removeprefix("https://github.com/")
+    colab = f"https://colab.research.google.com/github/{org_repo}/blob/main/{path.relative_to(ROOT).as_posix()}"
+    assert f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab})" in first
+    assert "**Builds on:**" in first and "**Produces:**" in first
+
+
+def test_export_cell_then_bootstrap_cell(notebook):
+    _, nb = notebook
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert source(code[0]).startswith("#| default_exp ")
+    assert "remove-cell" in code[0]["metadata"].get("tags", [])
+    bootstrap = source(code[1])
+    assert 'if "google.colab" in sys.modules:' in bootstrap
+    assert f'%pip install -q "transformer18 @ git+{REPO_URL}"' in bootstrap, "bootstrap must use _config.yml's URL"
+    assert "requirements.txt" not in bootstrap
+    assert "setup(seed=0)" in bootstrap or "set_seed(0)" in bootstrap
+
+
+def test_kernel_is_python3(notebook):
+    _, nb = notebook
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+def test_ends_with_summary_paper_vs_practice_and_exercises(notebook):
+    _, nb = notebook
+    text = "\n".join(source(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert "## Summary" in text and "Paper vs practice" in text and "## Exercises" in text
+
+
+def test_exercises_have_stub_checker_and_solution(notebook):
+    _, nb = notebook
+    cells = nb["cells"]
+    labels = []
+    for i, cell in enumerate(cells):
+        text = source(cell)
+        start = re.search(r"```\{exercise-start\}[^\n]*\n:label: (\S+)", text)
+        if not start:
+            continue
+        label = start.group(1)
+        labels.append(label)
+        assert re.search(r"\{exercise-start\} ★{1,3} · \d+ min · ", text), f"{label}: mark difficulty and time"
+        stub = next(c for c in cells[i + 1:] if c["cell_type"] == "code")
+        checker = re.search(r"^(check_\w+)\(", source(stub), re.M)
+        assert checker and "raise NotImplementedError" in source(stub), f"{label}: stub calls a checker"
+        j = next(k for k, c in enumerate(cells) if f"{{solution-start}} {label}" in source(c))
+        assert ":class: dropdown" in source(cells[j])
+        solution = next(c for c in cells[j + 1:] if c["cell_type"] == "code")
+        assert re.search(rf"^{checker.group(1)}\(", source(solution), re.M), f"{label}: solution calls the checker"
+    assert len(labels) >= 2, "every chapter has at least two exercises"

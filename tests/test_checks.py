@@ -1,0 +1,154 @@
+"""Every checker accepts the reference solution and rejects known-wrong code with the right hint."""
+
+import pytest
+import torch
+
+from transformer18 import checks
+from transformer18.checks import CheckFailed
+
+# ---------------------------------------------------------------- the framework
+
+
+def test_an_untouched_stub_prints_not_implemented(capsys):
+    @checks.checker("thing")
+    def check_thing(fn):
+        fn()
+
+    def stub():
+        raise NotImplementedError
+
+    assert check_thing(stub) is None
+    assert "thing: not implemented yet" in capsys.readouterr().out
+
+
+def test_correct_code_prints_a_tick_and_wrong_code_raises_the_hint(capsys):
+    @checks.checker("double")
+    def check_double(fn):
+        checks.expect(fn(2) == 4, "Multiply by two.")
+
+    check_double(lambda x: 2 * x)
+    assert "✓ double: all checks passed." in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="Multiply by two"):
+        check_double(lambda x: x + 1)
+    assert issubclass(CheckFailed, AssertionError)
+
+
+def test_a_checker_needs_the_function_itself():
+    with pytest.raises(TypeError, match="your function itself"):
+        checks.check_rnn_forward(3)
+
+
+def test_expect_close_reports_shape_and_difference():
+    with pytest.raises(CheckFailed, match=r"shape \(2,\), expected \(3,\)"):
+        checks.expect_close(torch.zeros(2), torch.zeros(3), "off")
+    with pytest.raises(CheckFailed, match="largest difference 0.5"):
+        checks.expect_close(torch.zeros(3), torch.tensor([0.0, 0.5, 0.0]), "off")
+    checks.expect_close(torch.ones(3), torch.ones(3), "never")
+
+
+# ---------------------------------------------------------------- Q1: rnn_forward
+
+
+def rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, *, act=torch.tanh, carry=True, transpose=False, biases=(1, 1),
+                last_only=False):
+    h, states = h0, []
+    for t in range(x.shape[1]):
+        prev = h if carry else h0
+        h = act(x[:, t] @ w_ih.T + biases[0] * b_ih + prev @ (w_hh if transpose else w_hh.T) + biases[1] * b_hh)
+        states.append(h)
+    return h if last_only else torch.stack(states, dim=1)
+
+
+def variant(**kw):
+    return lambda *args: rnn_forward(*args, **kw)
+
+
+def test_rnn_forward_accepts_the_reference(capsys):
+    checks.check_rnn_forward(rnn_forward)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (variant(act=lambda z: z), "apply tanh"),
+    (variant(carry=False), "not h0 again"),
+    (variant(transpose=True), "w_hh transposed"),
+    (variant(biases=(1, 0)), "both biases"),
+    (variant(biases=(0, 1)), "both biases"),
+    (variant(last_only=True), "only the last hidden state"),
+    (lambda x, *a: rnn_forward(x, *a).transpose(0, 1), "expected \\(batch, len, hidden\\)"),
+    (variant(act=torch.sigmoid), "differ from torch.nn.RNN"),
+])
+def test_rnn_forward_rejects_wrong_code(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_rnn_forward(wrong)
+
+
+# ---------------------------------------------------------------- Q1: receptive_field
+
+
+def receptive_field(n_layers, kernel_size, dilated=False):
+    return kernel_size**n_layers if dilated else 1 + n_layers * (kernel_size - 1)
+
+
+def test_receptive_field_accepts_the_reference(capsys):
+    checks.check_receptive_field(receptive_field)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda L, k, dilated=False: L * k, "adds kernel_size − 1"),
+    (lambda L, k, dilated=False: L * (k - 1), "count the position itself"),
+    (lambda L, k, dilated=False: 1 + L * (k - 1), "dilated=True"),
+    (lambda L, k, dilated=False: k ** L if dilated else L + k, "see .* positions \\(measured\\)"),
+    (lambda L, k, dilated=False: receptive_field(L, k) if not dilated else k ** L + 1, "dilated convolutions"),
+])
+def test_receptive_field_rejects_wrong_code(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_receptive_field(wrong)
+
+
+# ---------------------------------------------------------------- Q2: attention_parameters
+
+
+def test_attention_parameters_accepts_the_reference(capsys):
+    checks.check_attention_parameters(lambda d, h: 4 * d * d + 4 * d)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda d, h: 4 * d * d, "Count the biases"),
+    (lambda d, h: 3 * d * d + 3 * d, "output projection W_O"),
+    (lambda d, h: 4 * d * (d // h) + 4 * (d // h), "counted one head"),
+    (lambda d, h: h * (4 * d * d + 4 * d), "must not depend on n_heads"),
+    (lambda d, h: 4 * d * d + 4 * d + 1, "has .* parameters, you returned"),
+    (lambda d, h: float(4 * d * d + 4 * d), "return an int"),
+])
+def test_attention_parameters_rejects_wrong_code(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_attention_parameters(wrong)
+
+
+# ---------------------------------------------------------------- Q2: encoder_layer_parameters
+
+
+
+def layer(d, f, *, norms=2, ffn_bias=True, ffn=True):
+    return (4 * d * d + 4 * d) + ffn * (2 * d * f + ffn_bias * (f + d)) + norms * 2 * d
+
+
+def test_encoder_layer_parameters_accepts_the_reference(capsys):
+    checks.check_encoder_layer_parameters(layer)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda d, f: layer(d, f, norms=0), "Count the two LayerNorms"),
+    (lambda d, f: layer(d, f, norms=1), "two LayerNorms per encoder layer"),
+    (lambda d, f: layer(d, f, ffn_bias=False), "biases too"),
+    (lambda d, f: layer(d, f, ffn_bias=False, norms=0), "FFN's biases and the two LayerNorms"),
+    (lambda d, f: layer(d, f, ffn=False), "feed-forward network too"),
+    (lambda d, f: layer(d, f, norms=3), "has .* parameters, you returned"),
+])
+def test_encoder_layer_parameters_rejects_wrong_code(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_encoder_layer_parameters(wrong)
