@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/setup.sh
 
+python ci/web_assets.py    # the widget manager and MathJax the pages serve (npm registry, pinned)
 export T18_BOOK_BUILD=1  # widgets publish static figures and kernel-free sliders (transformer18.widgets)
 jupyter-book build . --all -W -n --keep-going
 echo "book built: _build/html/index.html"
