@@ -122,3 +122,19 @@ def test_exercises_have_stub_checker_and_solution(notebook):
         solution = next(c for c in cells[j + 1:] if c["cell_type"] == "code")
         assert re.search(rf"^{checker.group(1)}\(", source(solution), re.M), f"{label}: solution calls the checker"
     assert len(labels) >= 2, "every chapter has at least two exercises"
+
+
+def test_package_dependencies_have_lower_bounds_only():
+    """Installing the package in Colab must never re-resolve (downgrade or upgrade) torch."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = project["dependencies"] + sum(project.get("optional-dependencies", {}).values(), [])
+    for requirement in requirements:
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+>=[0-9][0-9.]*", requirement), f"{requirement!r}: use a lower bound only"
+    assert any(r.startswith("torch>=") for r in project["dependencies"])
+
+
+def test_requirements_pin_the_cpu_torch():
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    assert "torch==2.13.0" in lines and "-e ." in lines

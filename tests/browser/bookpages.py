@@ -1,0 +1,193 @@
+"""What the browser tests look for on a built page, as functions that return the problems they find.
+
+Kept apart from the tests so that tests/browser/test_detectors.py can prove each one fails on a page
+that is broken on purpose.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'
+
+
+def toc_pages(root: Path = ROOT) -> list[tuple[str, Path]]:
+    """(html path in the build, source file) for every page of _toc.yml, in order."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    entries = [toc["root"]] + [c["file"] for part in toc.get("parts", []) for c in part["chapters"]]
+    pages = []
+    for entry in entries:
+        source = next(p for p in (root / f"{entry}.ipynb", root / f"{entry}.md") if p.exists())
+        pages.append((f"{entry}.html", source))
+    return pages
+
+
+def colab_url(source: Path, root: Path = ROOT) -> str:
+    """The Colab link a notebook page must carry, from _config.yml's repository URL."""
+    config = yaml.safe_load((root / "_config.yml").read_text())["repository"]
+    org_repo = config["url"].rstrip("/").removeprefix("https://github.com/")
+    return (f"https://colab.research.google.com/github/{org_repo}/blob/{config['branch']}/"
+            f"{source.relative_to(root).as_posix()}")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on a free localhost port; yield its base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler,
+                                                                                 directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Visit:
+    """One page load: its JavaScript errors, failed local requests and load time."""
+
+    url: str
+    errors: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    load_ms: float = 0.0
+
+
+def visit(page, url: str, settle_ms: int = 1500) -> Visit:
+    """Open ``url`` in ``page`` and record what went wrong. External requests are not counted (CI has
+    no internet); a failed local request, an uncaught exception or a console error is."""
+    result = Visit(url)
+    local = url.split("/", 3)[:3]
+    origin = "/".join(local)
+
+    def on_console(message):
+        if message.type != "error":
+            return
+        source = (message.location or {}).get("url", "")
+        if message.text.startswith("Failed to load resource") and not source.startswith(origin):
+            return  # an external resource (the Colab badge image): not reachable here, not ours
+        result.errors.append(f"console: {message.text} ({source})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: result.errors.append(f"exception: {error}"))
+    page.on("requestfailed", lambda r: r.url.startswith(origin) and result.failed.append(f"{r.url}: {r.failure}"))
+    page.on("response", lambda r: r.url.startswith(origin) and r.status >= 400
+            and result.failed.append(f"{r.url}: HTTP {r.status}"))
+    page.goto(url, wait_until="load")
+    page.wait_for_timeout(settle_ms)
+    result.load_ms = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0];"
+                                   " return n.loadEventEnd - n.startTime; }")
+    return result
+
+
+def math_problems(page) -> list[str]:
+    """Math must be typeset by MathJax: containers present where there is math, no raw $$ left."""
+    problems = []
+    has_math = page.locator(".math").count() > 0
+    if has_math and page.locator("mjx-container").count() == 0:
+        problems.append("the page has math but MathJax rendered none of it")
+    text = page.inner_text("article")
+    if "$$" in text:
+        problems.append("raw $$ left in the page text")
+    if page.locator("mjx-merror").count():
+        problems.append(f"{page.locator('mjx-merror').count()} MathJax errors in the page")
+    return problems
+
+
+def widget_problems(page) -> list[str]:
+    """Every widget output must render into something visible (not a blank area)."""
+    views = page.locator(WIDGET_VIEW).count()
+    if views == 0:
+        return []
+    problems = []
+    if page.locator('script[type="application/vnd.jupyter.widget-state+json"]').count() == 0:
+        problems.append("widget views but no embedded widget state")
+    rendered = page.evaluate(f"""() => [...document.querySelectorAll('{WIDGET_VIEW}')].map(s => {{
+        const box = s.parentElement.querySelector('.jupyter-widgets');
+        return box ? box.getBoundingClientRect().height : 0; }})""")
+    blank = sum(1 for height in rendered if height < 20)
+    if blank:
+        problems.append(f"{blank} of {views} widget areas rendered blank")
+    return problems
+
+
+def slider_problems(page) -> list[str]:
+    """Every pre-computed-states slider (a SelectionSlider above a Stack of images) must switch the
+    shown image when moved, with no kernel."""
+    problems = []
+    boxes = page.locator(".widget-vbox:has(> .widget-slider):has(> .widget-box .widget-image)")
+    for i in range(boxes.count()):
+        box = boxes.nth(i)
+        image = box.locator(".widget-image").first
+        before = image.get_attribute("src")
+        label_before = box.locator(".widget-readout").first.inner_text()
+        handle = box.locator(".noUi-handle").first
+        handle.focus()
+        key = "ArrowLeft" if handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax") \
+            else "ArrowRight"
+        handle.press(key)
+        page.wait_for_timeout(300)
+        after = box.locator(".widget-image").first.get_attribute("src")
+        label_after = box.locator(".widget-readout").first.inner_text()
+        if label_after == label_before:
+            problems.append(f"slider {i} did not move ({label_before!r})")
+        elif after == before:
+            problems.append(f"slider {i} moved to {label_after!r} but the shown state did not change")
+    return problems
+
+
+def precomputed_slider_count(page) -> int:
+    return page.locator(".widget-vbox:has(> .widget-slider):has(> .widget-box .widget-image)").count()
+
+
+def colab_problems(page, source: Path, root: Path = ROOT) -> list[str]:
+    """A notebook page links to Colab at the notebook's path in the repository, and that file exists."""
+    if source.suffix != ".ipynb":
+        return []
+    expected = colab_url(source, root)
+    links = page.eval_on_selector_all("a[href^='https://colab.research.google.com/github/']",
+                                      "links => links.map(a => a.href)")
+    problems = []
+    if expected not in links:
+        problems.append(f"no link to {expected}; found {links}")
+    for link in set(links):
+        path = link.split("/blob/", 1)[1].split("/", 1)[1]
+        if not (root / path).is_file():
+            problems.append(f"{link} points at {path}, which is not in the repository")
+    return problems
+
+
+def solution_problems(page) -> list[str]:
+    """Exercise solutions are folded until their title is clicked."""
+    problems = []
+    solutions = page.locator("div.solution")
+    for i in range(solutions.count()):
+        solution = solutions.nth(i)
+        body = solution.locator(":scope > :not(.admonition-title)").first
+        if body.is_visible():
+            problems.append(f"solution {i} is open before it is clicked")
+            continue
+        solution.locator(".admonition-title").click()
+        page.wait_for_timeout(200)
+        if not body.is_visible():
+            problems.append(f"solution {i} does not open when clicked")
+    return problems

@@ -1,0 +1,80 @@
+"""The browser checks catch what they are meant to catch: each runs once on a page broken on purpose."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+from bookpages import (
+    BUILD,
+    ROOT,
+    colab_problems,
+    serve,
+    slider_problems,
+    solution_problems,
+    toc_pages,
+    visit,
+    widget_problems,
+)
+
+HTML, SOURCE = next((html, source) for html, source in toc_pages() if source.suffix == ".ipynb")
+
+
+@pytest.fixture(scope="module")
+def broken_site(tmp_path_factory):
+    """A copy of the built book whose first notebook page is edited by each test."""
+    copy = tmp_path_factory.mktemp("site") / "html"
+    shutil.copytree(BUILD, copy)
+    original = (copy / HTML).read_text(encoding="utf-8")
+    with serve(copy) as url:
+        yield copy, url, original
+
+
+def break_page(site, edit) -> str:
+    copy, url, original = site
+    edited = edit(original)
+    assert edited != original, "the edit must change the page"
+    (copy / HTML).write_text(edited, encoding="utf-8")
+    return url + HTML
+
+
+def test_a_missing_widget_state_is_caught(page, broken_site):
+    url = break_page(broken_site, lambda html: re.sub(
+        r'<script type="application/vnd.jupyter.widget-state\+json">.*?</script>', "", html, flags=re.S))
+    visit(page, url)
+    problems = widget_problems(page)
+    assert any("no embedded widget state" in p for p in problems)
+    assert any("rendered blank" in p for p in problems)
+
+
+def test_a_slider_whose_link_is_missing_is_caught(page, broken_site):
+    url = break_page(broken_site, lambda html: html.replace('"model_name": "LinkModel"', '"model_name": "BoxModel"'))
+    visit(page, url)
+    assert any("shown state did not change" in p for p in slider_problems(page))
+
+
+def test_a_javascript_error_is_caught(page, broken_site):
+    url = break_page(broken_site, lambda html: html.replace("</body>",
+                                                            "<script>throw new Error('t18 injected')</script></body>"))
+    assert any("t18 injected" in error for error in visit(page, url).errors)
+
+
+def test_a_failed_local_request_is_caught(page, broken_site):
+    url = break_page(broken_site, lambda html: html.replace("</body>", '<img src="missing-t18.png"></body>'))
+    assert any("missing-t18.png" in failure for failure in visit(page, url).failed)
+
+
+def test_a_wrong_colab_link_is_caught(page, broken_site):
+    wrong_path = SOURCE.relative_to(ROOT).as_posix().replace(".ipynb", "_renamed.ipynb")
+    url = break_page(broken_site, lambda html: html.replace(SOURCE.relative_to(ROOT).as_posix(), wrong_path))
+    visit(page, url)
+    problems = colab_problems(page, SOURCE)
+    assert any("no link to" in p for p in problems)
+    assert any("not in the repository" in p for p in problems)
+
+
+def test_an_open_solution_is_caught(page, broken_site):
+    url = break_page(broken_site, lambda html: html.replace("solution dropdown admonition", "solution admonition"))
+    visit(page, url)
+    assert any("open before it is clicked" in p for p in solution_problems(page))
