@@ -186,7 +186,9 @@ def solution_problems(page) -> list[str]:
         if body.is_visible():
             problems.append(f"solution {i} is open before it is clicked")
             continue
-        solution.locator(".admonition-title").click()
+        # The title holds a link back to the exercise, so click sphinx-togglebutton's own button
+        # ("Click to show"), as a reader does, not the middle of the title.
+        solution.locator(".toggle-button").first.click()
         page.wait_for_timeout(200)
         if not body.is_visible():
             problems.append(f"solution {i} does not open when clicked")
