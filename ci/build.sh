@@ -9,3 +9,4 @@ python ci/web_assets.py    # the widget manager and MathJax the pages serve (npm
 export T18_BOOK_BUILD=1  # widgets publish static figures and kernel-free sliders (transformer18.widgets)
 jupyter-book build . --all -W -n --keep-going
 echo "book built: _build/html/index.html"
+python ci/notebook_times.py --budget 60   # each chapter within its time budget
