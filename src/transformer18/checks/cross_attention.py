@@ -1,0 +1,230 @@
+"""Checkers for Q9 (cross-attention): the computation itself, and reading its weights as an alignment.
+
+Every case uses q_len ≠ k_len, so that a swapped pair of axes cannot hide. Code that crashes on such a
+case (a product of a (q_len, k_len) matrix with something of length q_len, say) is re-run on a square
+case, where the usual mistakes run, to name the mistake.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ._core import CheckFailed, checker, expect, expect_close
+
+__all__ = ["check_cross_attention", "check_read_alignment", "check_alignment_accuracy"]
+
+D_MODEL, D_K, D_V = 6, 4, 5
+
+
+def _case(seed: int, batch: int, q_len: int, k_len: int):
+    g = torch.Generator().manual_seed(seed)
+    decoder_states = torch.randn(batch, q_len, D_MODEL, generator=g)
+    memory = torch.randn(batch, k_len, D_MODEL, generator=g)
+    w_q = torch.randn(D_MODEL, D_K, generator=g) * 0.8
+    w_k = torch.randn(D_MODEL, D_K, generator=g) * 0.8
+    w_v = torch.randn(D_MODEL, D_V, generator=g)
+    return decoder_states, memory, w_q, w_k, w_v
+
+
+def _attend(query_side, key_side, value_side, w_q, w_k, w_v, *, scale=math.sqrt(D_K), softmax_dim=-1):
+    """Attention with every choice switchable, to reproduce the common mistakes."""
+    q, k, v = query_side @ w_q, key_side @ w_k, value_side @ w_v
+    weights = (q @ k.transpose(-2, -1) / scale).softmax(dim=softmax_dim)
+    return weights @ v, weights
+
+
+SWAPPED = ("Your weights are (batch, k_len, q_len): the queries came from the memory. In cross-attention the "
+           "queries come from decoder_states (one row per target position) and the keys and values from "
+           "memory (one column per source position).")
+SELF_DECODER = ("Your weights are (batch, q_len, q_len): keys and values from decoder_states make this "
+                "self-attention. In cross-attention the keys and values come from memory, the encoder's output.")
+SELF_MEMORY = ("Your weights are (batch, k_len, k_len): queries, keys and values all from memory make this "
+               "self-attention over the source. The queries must come from decoder_states.")
+VALUES_WRONG_SIDE = ("The values must come from memory, the same sequence as the keys: weight (i, j) mixes "
+                     "the value of source position j. You took them from decoder_states (the queries' side), "
+                     "which only runs when q_len = k_len.")
+SOFTMAX_AXIS = ("Each row of the weights (one query) must sum to 1: take the softmax over the keys (dim=-1), "
+                "not over the queries.")
+
+
+def _mistakes(args):
+    """Known wrong variants: hint -> (output, weights), for a case where they all run."""
+    dec, mem, w_q, w_k, w_v = args
+    variants = {
+        VALUES_WRONG_SIDE: lambda: _attend(dec, mem, dec, w_q, w_k, w_v),
+        SWAPPED: lambda: _attend(mem, dec, dec, w_q, w_k, w_v),
+        SWAPPED + " ": lambda: _attend(mem, dec, mem, w_q, w_k, w_v),
+        SELF_DECODER: lambda: _attend(dec, dec, dec, w_q, w_k, w_v),
+        SELF_MEMORY: lambda: _attend(mem, mem, mem, w_q, w_k, w_v),
+        SOFTMAX_AXIS: lambda: _attend(dec, mem, mem, w_q, w_k, w_v, softmax_dim=-2),
+    }
+    return {hint: fn() for hint, fn in variants.items()}
+
+
+def _matches(result, reference) -> bool:
+    if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(t, torch.Tensor) for t in result)):
+        return False
+    return all(a.shape == b.shape and torch.allclose(a.float(), b, atol=1e-5, rtol=1e-4)
+               for a, b in zip(result, reference))
+
+
+def _diagnose_crash(cross_attention, error: Exception, q_len: int, k_len: int) -> None:
+    """The reader's code crashed with q_len ≠ k_len: run it on a square case to name the mistake."""
+    square = _case(7, 2, 4, 4)
+    try:
+        result = cross_attention(*(a.clone() for a in square))
+    except Exception:  # noqa: BLE001 - any failure here gets the general hint below
+        result = None
+    if result is not None:
+        for hint, reference in _mistakes(square).items():
+            if _matches(result, reference):
+                raise CheckFailed(hint.strip())
+    raise CheckFailed(f"Your function failed with q_len = {q_len} ≠ k_len = {k_len} ({type(error).__name__}: {error}). "
+                      "Only the weights mix the two lengths: Q = decoder_states @ w_q is (batch, q_len, d_k), "
+                      "K = memory @ w_k is (batch, k_len, d_k) and V = memory @ w_v is (batch, k_len, d_v).")
+
+
+def _check_case(cross_attention, args) -> None:
+    dec, mem, w_q, w_k, w_v = args
+    batch, q_len, k_len = dec.shape[0], dec.shape[1], mem.shape[1]
+    try:
+        result = cross_attention(*(a.clone() for a in args))
+    except NotImplementedError:  # a subclass of RuntimeError: the untouched stub
+        raise
+    except (RuntimeError, IndexError, ValueError) as error:
+        _diagnose_crash(cross_attention, error, q_len, k_len)
+    expect(isinstance(result, tuple) and len(result) == 2 and all(isinstance(t, torch.Tensor) for t in result),
+           f"return a tuple (output, weights) of two tensors, got {type(result).__name__}")
+    output, weights = result
+    expected_weights = (dec @ w_q @ (mem @ w_k).transpose(-2, -1) / math.sqrt(D_K)).softmax(dim=-1)
+    expected_output = F.scaled_dot_product_attention(dec @ w_q, mem @ w_k, mem @ w_v)  # PyTorch's own
+    if output.shape == expected_weights.shape and weights.shape == expected_output.shape:
+        raise CheckFailed("You returned (weights, output): return (output, weights).")
+    if weights.shape == (batch, k_len, q_len):
+        if torch.allclose(weights.transpose(-2, -1).float(), expected_weights, atol=1e-5):
+            raise CheckFailed("Your weights are transposed: return them as (batch, q_len, k_len), one row per query.")
+        raise CheckFailed(SWAPPED)
+    if weights.shape == (batch, q_len, q_len):
+        raise CheckFailed(SELF_DECODER)
+    if weights.shape == (batch, k_len, k_len):
+        raise CheckFailed(SELF_MEMORY)
+    expect(weights.shape == expected_weights.shape,
+           f"the weights should be (batch, q_len, k_len) = {tuple(expected_weights.shape)}, got {tuple(weights.shape)}")
+    weights = weights.float()
+    if torch.allclose(weights, _attend(dec, mem, mem, w_q, w_k, w_v, softmax_dim=-2)[1], atol=1e-5):
+        raise CheckFailed(SOFTMAX_AXIS)
+    scalings = {
+        "Scale the scores by √d_k before the softmax; you did not scale them.": 1.0,
+        "Scale by √d_k, the width of the queries and keys (4 here), not √d_model.": math.sqrt(D_MODEL),
+        "Scale by √d_k, the width of the queries and keys (4 here), not √d_v.": math.sqrt(D_V),
+        "Scale by the square root of d_k, not by d_k itself.": float(D_K),
+    }
+    for hint, scale in scalings.items():
+        if torch.allclose(weights, _attend(dec, mem, mem, w_q, w_k, w_v, scale=scale)[1], atol=1e-5):
+            raise CheckFailed(hint)
+    expect(torch.allclose(weights.sum(dim=-1), torch.ones(batch, q_len), atol=1e-5),
+           "each row of the weights (one query) should sum to 1: a softmax over the keys")
+    expect_close(weights, expected_weights, "your weights differ from softmax(Q Kᵀ / √d_k)")
+    if output.shape == (batch, q_len, D_MODEL) and torch.allclose(output.float(), expected_weights @ mem, atol=1e-5):
+        raise CheckFailed("Project the memory with w_v before mixing it: V = memory @ w_v.")
+    expect_close(output, expected_output, "your output differs from weights @ V (F.scaled_dot_product_attention)")
+
+
+@checker("cross_attention")
+def check_cross_attention(cross_attention) -> None:
+    """Check ``cross_attention(decoder_states, memory, w_q, w_k, w_v) -> (output, weights)``, q_len ≠ k_len."""
+    _check_case(cross_attention, _case(0, 2, 3, 7))  # batch 2, q_len 3, k_len 7
+    _check_case(cross_attention, _case(1, 3, 5, 2))  # batch 3, q_len 5, k_len 2: more queries than keys
+
+
+def _weights(seed: int, batch: int, q_len: int, k_len: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (3 * torch.randn(batch, q_len, k_len, generator=g)).softmax(dim=-1)  # (batch, q_len, k_len)
+
+
+@checker("read_alignment")
+def check_read_alignment(read_alignment) -> None:
+    """Check ``read_alignment(weights (batch, q_len, k_len)) -> LongTensor (batch, q_len)``."""
+    for seed, (batch, q_len, k_len) in enumerate([(3, 4, 6), (2, 5, 3)]):
+        weights = _weights(seed, batch, q_len, k_len)
+        expected = weights.argmax(dim=-1)  # (batch, q_len)
+        got = read_alignment(weights.clone())
+        expect(isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}")
+        if got.shape == (batch, k_len):
+            raise CheckFailed("You took the argmax over the queries (dim 1). Each query picks a key: take the "
+                              "argmax over the keys, the last axis, to get one entry per query, (batch, q_len).")
+        if got.shape == (q_len, k_len):
+            raise CheckFailed("You took the argmax over the batch (dim 0). Take it over the keys, the last axis.")
+        if got.shape == (q_len,):
+            raise CheckFailed("Keep the batch dimension: one row of key indices per example, (batch, q_len).")
+        expect(got.shape == expected.shape,
+               f"the alignment should be (batch, q_len) = {tuple(expected.shape)}, got {tuple(got.shape)}")
+        if got.is_floating_point():
+            if torch.allclose(got, weights.max(dim=-1).values):
+                raise CheckFailed("You returned the largest weight (max); return its position (argmax), the key's index.")
+            raise CheckFailed(f"return key indices as a LongTensor, got dtype {got.dtype}")
+        if torch.equal(got, weights.argmin(dim=-1)):
+            raise CheckFailed("That is the key each query attends to least (argmin); take the argmax.")
+        expect(got.dtype == torch.long, f"return a LongTensor (int64), got dtype {got.dtype}")
+        expect(torch.equal(got, expected), "some queries got the wrong key: the key with the largest weight, "
+                                           "per query, is weights.argmax(dim=-1)")
+
+
+def _accuracy_case(seed: int, batch: int, q_len: int, k_len: int, hits: torch.Tensor):
+    """Weights and a per-example ideal alignment whose argmax hits exactly where ``hits`` is True."""
+    weights = _weights(seed, batch, q_len, k_len)
+    best = weights.argmax(dim=-1)  # (batch, q_len)
+    ideal = torch.where(hits, best, (best + 1) % k_len)  # (batch, q_len)
+    return weights, ideal
+
+
+@checker("alignment_accuracy")
+def check_alignment_accuracy(alignment_accuracy) -> None:
+    """Check ``alignment_accuracy(weights, ideal) -> float``: the fraction of queries whose argmax is ideal."""
+    hits = torch.tensor([[1, 1, 1], [1, 0, 1], [0, 1, 1], [1, 1, 0]], dtype=torch.bool)  # 9 of 12 queries
+    weights, per_example = _accuracy_case(0, 4, 3, 5, hits)  # batch 4, q_len 3, k_len 5
+    g = torch.Generator().manual_seed(3)
+    shared_weights = _weights(2, 4, 3, 5)
+    shared = torch.randint(0, 5, (3,), generator=g)  # (q_len,): one alignment for the whole batch
+    cases = [(weights, per_example), (shared_weights, shared)]
+    for weights, ideal in cases:
+        try:
+            got = alignment_accuracy(weights.clone(), ideal.clone())
+        except NotImplementedError:  # a subclass of RuntimeError: the untouched stub
+            raise
+        except (RuntimeError, IndexError) as error:
+            square_weights, square_ideal = _accuracy_case(5, 3, 4, 4, torch.rand(3, 4, generator=g) < 0.5)
+            try:
+                square = float(alignment_accuracy(square_weights, square_ideal))
+            except Exception:  # noqa: BLE001
+                square = None
+            over_queries = (square_weights.argmax(dim=-2) == square_ideal).float().mean().item()
+            if square is not None and math.isclose(square, over_queries, abs_tol=1e-6):
+                raise CheckFailed("You took the argmax over the queries (dim 1); each query picks a key: "
+                                  "argmax over the keys, the last axis.") from None
+            raise CheckFailed(f"Your function failed with q_len = 3 ≠ k_len = 5 ({type(error).__name__}: {error}). "
+                              "Compare weights.argmax(dim=-1), shape (batch, q_len), with ideal.") from None
+        try:
+            value = float(got)
+        except (TypeError, ValueError, RuntimeError):
+            raise CheckFailed(f"return one number (a float), got {type(got).__name__}"
+                              f"{' of shape ' + str(tuple(got.shape)) if isinstance(got, torch.Tensor) else ''}") from None
+        correct = weights.argmax(dim=-1) == ideal  # (batch, q_len)
+        expected = correct.float().mean().item()
+        if math.isclose(value, expected, abs_tol=1e-6):
+            continue
+        if math.isclose(value, correct.sum().item()):
+            raise CheckFailed("You returned the number of correct queries; return the fraction (divide by "
+                              "batch × q_len, or take the mean).")
+        if math.isclose(value, correct.all(dim=-1).float().mean().item(), abs_tol=1e-6):
+            raise CheckFailed("You scored whole examples (all queries right); count each query separately: the "
+                              "fraction of (example, query) pairs whose argmax is the ideal key.")
+        ideal_full = ideal.expand(weights.shape[:-1])  # (batch, q_len)
+        if math.isclose(value, weights.gather(-1, ideal_full.unsqueeze(-1)).mean().item(), abs_tol=1e-6):
+            raise CheckFailed("You averaged the weight on the ideal key. Count a query as right when its "
+                              "largest weight (argmax) is on the ideal key.")
+        raise CheckFailed(f"{correct.sum().item()} of {correct.numel()} queries have their largest weight on the "
+                          f"ideal key, so the accuracy is {expected:.4f}; you returned {value:.4f}")
