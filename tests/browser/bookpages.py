@@ -100,7 +100,8 @@ def visit(page, url: str, settle_ms: int = 1500) -> Visit:
 
 
 def math_problems(page) -> list[str]:
-    """Math must be typeset by MathJax: containers present where there is math, no raw $$ left."""
+    """Math must be typeset by MathJax (containers present where there is math, no raw $$ left), and
+    Markdown outputs must be rendered (no raw table rows)."""
     problems = []
     has_math = page.locator(".math").count() > 0
     if has_math and page.locator("mjx-container").count() == 0:
@@ -108,6 +109,8 @@ def math_problems(page) -> list[str]:
     text = page.inner_text("article")
     if "$$" in text:
         problems.append("raw $$ left in the page text")
+    if "|---|" in text or "| --- |" in text:
+        problems.append("a Markdown table was left as raw text (an output not rendered as Markdown)")
     if page.locator("mjx-merror").count():
         problems.append(f"{page.locator('mjx-merror').count()} MathJax errors in the page")
     return problems
