@@ -10,6 +10,7 @@ from bookpages import (
     BUILD,
     ROOT,
     colab_problems,
+    math_problems,
     serve,
     slider_problems,
     solution_problems,
@@ -78,3 +79,9 @@ def test_an_open_solution_is_caught(page, broken_site):
     url = break_page(broken_site, lambda html: html.replace("solution dropdown admonition", "solution admonition"))
     visit(page, url)
     assert any("open before it is clicked" in p for p in solution_problems(page))
+
+
+def test_a_raw_markdown_table_is_caught(page, broken_site):
+    url = break_page(broken_site, lambda html: html.replace("</article>", "<p>| a | b |\n|---|---|</p></article>", 1))
+    visit(page, url)
+    assert any("Markdown table was left as raw text" in p for p in math_problems(page))
