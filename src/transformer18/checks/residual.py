@@ -1,0 +1,252 @@
+"""Checkers for Q14 (Add): the residual connection, the gradient through a stack, a layer that starts as the identity."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..multihead import MultiHeadAttention
+from ._core import CheckFailed, checker, expect, expect_close
+
+__all__ = ["check_residual", "check_input_gradient_norm", "check_start_as_identity"]
+
+
+class _Counted:
+    """A sub-layer that counts how often it is called."""
+
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, y):
+        self.calls += 1
+        return self.fn(y)
+
+
+def _tanh_sublayer(seed: int, d_model: int):
+    """A fixed non-linear map (batch, len, d_model) → (batch, len, d_model): tanh(y Wᵀ + b)."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(d_model, d_model, generator=g, dtype=torch.float64) / math.sqrt(d_model)
+    b = 0.3 * torch.randn(d_model, generator=g, dtype=torch.float64)
+    return lambda y: torch.tanh(y @ w.T + b)
+
+
+# (batch, len, d_model): every size differs within a case
+_ADD_CASES = [(2, 5, 12), (3, 4, 8), (1, 7, 6)]
+
+
+@checker("add")
+def check_residual(add) -> None:
+    """Check ``add(x, sublayer) -> x + sublayer(x)`` (the residual connection without dropout)."""
+    for seed, shape in enumerate(_ADD_CASES):
+        fn = _tanh_sublayer(seed, shape[-1])
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64)
+        before = x.clone()
+        sublayer = _Counted(fn)
+        out = add(x, sublayer)
+        expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
+        if not torch.equal(x, before):
+            raise CheckFailed("You changed x in place (x += …). That overwrites the caller's tensor, which "
+                              "autograd still needs for the backward pass; return a new tensor: x + sublayer(x).")
+        if out.shape != x.shape:
+            doubled = [tuple(s * 2 if j == i else s for j, s in enumerate(shape)) for i in range(len(shape))]
+            if tuple(out.shape) in doubled:
+                raise CheckFailed(f"The output has shape {tuple(out.shape)} for an input of shape {shape}: you "
+                                  "concatenated x and sublayer(x). The residual connection adds them, so the "
+                                  "width stays d_model and the next sub-layer fits.")
+            raise CheckFailed(f"The output must have the input's shape {shape}, yours is {tuple(out.shape)}.")
+        expect(sublayer.calls > 0, "You never called sublayer: the residual is x + sublayer(x).")
+        if sublayer.calls > 1:
+            raise CheckFailed(f"You called the sublayer {sublayer.calls} times. Call it once, on x, and add its "
+                              "output to x: x + sublayer(x) (not x + sublayer(sublayer(x)), not a second call "
+                              "for the same value: with dropout inside, two calls differ).")
+        fx = fn(x)
+        wrong = {
+            "You returned sublayer(x) alone: there is no skip. The residual adds the input back: x + sublayer(x).":
+                fx,
+            "You multiplied x by sublayer(x). The residual connection adds: x + sublayer(x).": x * fx,
+            "You applied the sublayer to x + x. Apply it to x, then add x: x + sublayer(x).": fn(x + x),
+        }
+        for hint, variant in wrong.items():
+            if torch.allclose(out, variant, atol=1e-9):
+                raise CheckFailed(hint)
+        expect_close(out, x + fx, "add(x, sublayer) must equal x + sublayer(x)", atol=1e-9, rtol=1e-9)
+
+    # The gradient must flow through both paths: d sum(x + f(x)) / dx = 1 + J_fᵀ 1.
+    fn = _tanh_sublayer(7, 12)
+    x = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    x_grad = x.clone().requires_grad_()
+    out = add(x_grad, fn)
+    if not out.requires_grad:
+        raise CheckFailed("Your output is cut off from the graph (detach() or torch.no_grad()): no gradient "
+                          "could reach x or the sub-layer's weights.")
+    (got,) = torch.autograd.grad(out.sum(), x_grad, allow_unused=True)
+    x_ref = x.clone().requires_grad_()
+    (through_f,) = torch.autograd.grad(fn(x_ref).sum(), x_ref)
+    expect(got is not None, "No gradient reaches x through your output.")
+    if torch.allclose(got, through_f, atol=1e-9):
+        raise CheckFailed("The gradient skips the identity path: did you add x.detach()? The skip must carry "
+                          "the gradient too: ∂(x + f(x))/∂x = I + ∂f/∂x.")
+    if torch.allclose(got, torch.ones_like(got), atol=1e-9):
+        raise CheckFailed("The gradient does not go through the sub-layer: did you detach its output?")
+    expect_close(got, 1 + through_f, "the gradient of sum(add(x, f)) must be 1 + ∂ sum f(x)/∂x", atol=1e-9, rtol=1e-9)
+
+
+def _tanh_blocks(seed: int, n_blocks: int, d_model: int) -> list[nn.Module]:
+    torch.manual_seed(seed)
+    return [nn.Sequential(nn.Linear(d_model, d_model), nn.Tanh()).double() for _ in range(n_blocks)]
+
+
+def _gradient_norm(blocks, x, use_residual: bool, *, whole: bool = False, detach_skip: bool = False,
+                   reduce: str = "sum", squared: bool = False, output: bool = False) -> float:
+    """‖∂ sum(output)/∂x‖, with switches that reproduce common mistakes (for the hints)."""
+    x0 = x.detach().clone().requires_grad_()
+    h = x0
+    for block in blocks:
+        if use_residual and not whole:
+            h = (h.detach() if detach_skip else h) + block(h)
+        else:
+            h = block(h)
+    if use_residual and whole:
+        h = x0 + h
+    if output:
+        return h.norm().item()
+    loss = h.sum() if reduce == "sum" else h.mean()
+    (g,) = torch.autograd.grad(loss, x0)
+    return g.norm().item() ** (2 if squared else 1)
+
+
+def _as_number(value, what: str) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise CheckFailed(f"{what} returned a tensor of shape {tuple(value.shape)}. Return the norm of the "
+                              "gradient, one number: grad.norm().item().")
+        return value.item()
+    expect(isinstance(value, (int, float)), f"{what} must return a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+
+
+@checker("input_gradient_norm")
+def check_input_gradient_norm(input_gradient_norm) -> None:
+    """Check ``input_gradient_norm(blocks, x, use_residual) -> ‖∂ sum(output)/∂x‖`` through a stack of blocks."""
+    for seed, (n_blocks, shape) in enumerate([(4, (2, 5, 12)), (3, (3, 4, 8))]):
+        blocks = _tanh_blocks(seed, n_blocks, shape[-1])
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(50 + seed), dtype=torch.float64)
+        before = x.clone()
+        with_skip = _as_number(input_gradient_norm(blocks, x, True), "input_gradient_norm(blocks, x, True)")
+        without = _as_number(input_gradient_norm(blocks, x, False), "input_gradient_norm(blocks, x, False)")
+        again = _as_number(input_gradient_norm(blocks, x, True), "input_gradient_norm(blocks, x, True)")
+        expect(torch.equal(x.detach(), before), "Do not change the values of x.")
+        ref_skip, ref_plain = _gradient_norm(blocks, x, True), _gradient_norm(blocks, x, False)
+        if not _close(again, with_skip):
+            raise CheckFailed(f"The same call gave {with_skip:.6g}, then {again:.6g}: gradients accumulate in "
+                              "x.grad across calls. Work on a fresh copy, x.detach().clone().requires_grad_(), "
+                              "or use torch.autograd.grad, which does not accumulate.")
+        if _close(with_skip, ref_plain) and _close(without, ref_skip):
+            raise CheckFailed("use_residual is the wrong way round: with use_residual=True every block's input "
+                              "is added back (h = h + block(h)); with False, h = block(h).")
+        if _close(with_skip, ref_plain) and _close(without, ref_plain):
+            raise CheckFailed("use_residual=True gives the same number as False: with the skip, each step is "
+                              "h = h + block(h).")
+        if _close(with_skip, ref_skip) and _close(without, ref_skip):
+            raise CheckFailed("use_residual=False must apply the blocks without the skip: h = block(h).")
+        hints = [
+            ("Wrap every block in its own residual (h = h + block(h) inside the loop), not the whole stack "
+             "once (x + stack(x)).", dict(whole=True)),
+            ("The skip must carry the gradient: do not detach h when you add it back.", dict(detach_skip=True)),
+            ("Differentiate the sum of the outputs, not their mean.", dict(reduce="mean")),
+            ("Return the norm ‖g‖, not its square.", dict(squared=True)),
+            ("You returned the norm of the output. Return the norm of the gradient ∂ sum(output)/∂x.",
+             dict(output=True)),
+        ]
+        for hint, mistake in hints:
+            if _close(with_skip, _gradient_norm(blocks, x, True, **mistake)) and not _close(with_skip, ref_skip):
+                raise CheckFailed(hint)
+            if _close(without, _gradient_norm(blocks, x, False, **mistake)) and not _close(without, ref_plain):
+                raise CheckFailed(hint)
+        expect(_close(with_skip, ref_skip), f"with the skip the gradient norm is {ref_skip:.6g}, you returned "
+                                            f"{with_skip:.6g}")
+        expect(_close(without, ref_plain), f"without the skip the gradient norm is {ref_plain:.6g}, you returned "
+                                           f"{without:.6g}")
+
+
+class _FeedForward(nn.Module):
+    """w_2(relu(w_1 x)), the shape of Q16's position-wise feed-forward block."""
+
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__()
+        self.w_1, self.w_2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)
+
+    def forward(self, x):
+        return self.w_2(torch.relu(self.w_1(x)))
+
+
+def _all_zero(*tensors) -> bool:
+    return all(bool((t == 0).all()) for t in tensors)
+
+
+@checker("start_as_identity")
+def check_start_as_identity(start_as_identity) -> None:
+    """Check ``start_as_identity(attention, feed_forward)``: the residual layer is then exactly the identity,
+    and the weight matrices of both sub-layers still receive gradients."""
+    torch.manual_seed(0)
+    attention, feed_forward = MultiHeadAttention(12, 3), _FeedForward(12, 48)
+    try:
+        start_as_identity(attention, feed_forward)
+    except RuntimeError as error:
+        if "leaf Variable that requires grad" in str(error):
+            raise CheckFailed("Changing a parameter in place needs `with torch.no_grad():` around it (or "
+                              "nn.init.zeros_, which does that for you).") from None
+        raise
+    for name, module in (("attention", attention), ("feed_forward", feed_forward)):
+        for pname, p in module.named_parameters():
+            expect(p.requires_grad, f"{name}.{pname} no longer requires a gradient: the layer must stay trainable.")
+    expect(sum(1 for _ in attention.parameters()) == 8 and sum(1 for _ in feed_forward.parameters()) == 4,
+           "Keep every parameter (w_q, w_k, w_v, w_o, w_1, w_2 with their biases); set values, do not remove them.")
+
+    x = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(1))  # (batch, len, d_model)
+    attn_out = attention(x, x, x)  # (batch, len, d_model)
+    if not torch.allclose(attn_out, torch.zeros_like(attn_out), atol=1e-7):
+        o, q, k = attention.w_o, attention.w_q, attention.w_k
+        if _all_zero(o.weight) and not _all_zero(o.bias):
+            raise CheckFailed("w_o's weight is zero but its bias is still added to every position: zero "
+                              "w_o.bias too.")
+        if _all_zero(q.weight, q.bias) or _all_zero(k.weight, k.bias):
+            raise CheckFailed("A zero w_q or w_k makes every score 0, so the attention weights become uniform, "
+                              "not zero: the sub-layer still adds the average of the values. Zero what comes "
+                              "last: the output projection w_o.")
+        raise CheckFailed("The attention sub-layer still outputs something non-zero, so x + attention(x) ≠ x. "
+                          "Its output is w_o(heads): what makes that exactly zero for every input?")
+    ffn_out = feed_forward(x)  # (batch, len, d_model)
+    if not torch.allclose(ffn_out, torch.zeros_like(ffn_out), atol=1e-7):
+        w_1, w_2 = feed_forward.w_1, feed_forward.w_2
+        if _all_zero(w_2.weight) and not _all_zero(w_2.bias):
+            raise CheckFailed("w_2's weight is zero but its bias is still added: zero w_2.bias too.")
+        if _all_zero(w_1.weight, w_1.bias) and not _all_zero(w_2.bias):
+            raise CheckFailed("With w_1 zero, relu(0) = 0, but w_2 still adds its bias: the FFN outputs b_2, "
+                              "not zero.")
+        raise CheckFailed("The feed-forward sub-layer still outputs something non-zero, so x + ffn(x) ≠ x.")
+
+    probe = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(2))  # a random loss direction
+    h = x + attention(x, x, x)  # (batch, len, d_model)
+    out = h + feed_forward(h)  # (batch, len, d_model)
+    (out * probe).sum().backward()
+    attn_weights = [attention.w_q.weight, attention.w_k.weight, attention.w_v.weight, attention.w_o.weight]
+    if all(w.grad is None or _all_zero(w.grad) for w in attn_weights):
+        raise CheckFailed("The attention sub-layer is the identity, but no weight matrix of it gets a "
+                          "gradient: you zeroed too much (zero values and a zero w_o block each other). Only "
+                          "a bias would ever move, so the layer could never learn to attend. Zero only w_o "
+                          "(weight and bias).")
+    ffn_weights = [feed_forward.w_1.weight, feed_forward.w_2.weight]
+    if all(w.grad is None or _all_zero(w.grad) for w in ffn_weights):
+        if _all_zero(feed_forward.w_1.weight, feed_forward.w_1.bias):
+            raise CheckFailed("With w_1 zero every ReLU input is 0, where ReLU outputs 0 and has gradient 0: no "
+                              "weight of the feed-forward block gets a gradient, ever. Zero only w_2 (weight "
+                              "and bias).")
+        raise CheckFailed("The feed-forward sub-layer is the identity, but none of its weight matrices gets a "
+                          "gradient: you zeroed too much. Zero only w_2 (weight and bias).")

@@ -1,0 +1,215 @@
+"""The Q14 checkers accept the reference solutions and reject known-wrong code with the right hint."""
+
+import pytest
+import torch
+
+from transformer18 import checks
+from transformer18.checks import CheckFailed
+
+
+def test_untouched_stubs_print_not_implemented(capsys):
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    checks.check_residual(stub)
+    checks.check_input_gradient_norm(stub)
+    checks.check_start_as_identity(stub)
+    out = capsys.readouterr().out
+    for name in ("add", "input_gradient_norm", "start_as_identity"):
+        assert f"{name}: not implemented yet" in out
+
+
+# ---------------------------------------------------------------- add
+
+
+def add(x, sublayer):
+    return x + sublayer(x)
+
+
+def test_add_accepts_the_reference(capsys):
+    checks.check_residual(add)
+    checks.check_residual(lambda x, f: f(x) + x)
+    checks.check_residual(lambda x, f: torch.add(x, f(x)))
+    assert capsys.readouterr().out.count("✓ add") == 3
+
+
+def in_place(x, sublayer):
+    x += sublayer(x)
+    return x
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda x, f: f(x), "there is no skip"),
+    (lambda x, f: x * f(x), "You multiplied x by sublayer"),
+    (lambda x, f: f(x + x), r"applied the sublayer to x \+ x"),
+    (lambda x, f: torch.cat([x, f(x)], dim=-1), "you concatenated x and sublayer"),
+    (lambda x, f: torch.cat([x, f(x)], dim=0), "you concatenated x and sublayer"),
+    (lambda x, f: x + f(f(x)), "called the sublayer 2 times"),
+    (lambda x, f: f(x) + f(x), "called the sublayer 2 times"),
+    (in_place, "changed x in place"),
+    (lambda x, f: x, "never called sublayer"),
+    (lambda x, f: x.detach() + f(x), "skips the identity path"),
+    (lambda x, f: x + f(x).detach(), "does not go through the sub-layer"),
+    (lambda x, f: (x + f(x)).detach(), "cut off from the graph"),
+    (lambda x, f: x + 0.5 * f(x), r"must equal x \+ sublayer\(x\)"),
+    (lambda x, f: x[:, :1] + f(x)[:, :1], "must have the input's shape"),
+    (lambda x, f: (x + f(x)).tolist(), "return a tensor"),
+])
+def test_add_rejects_wrong_code(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_residual(wrong)
+
+
+# ---------------------------------------------------------------- input_gradient_norm
+
+
+def input_gradient_norm(blocks, x, use_residual, *, whole=False, detach=False, mean=False, squared=False,
+                        output=False, as_tensor=False):
+    x = x.detach().clone().requires_grad_()
+    h = x
+    for block in blocks:
+        if use_residual and not whole:
+            h = (h.detach() if detach else h) + block(h)
+        else:
+            h = block(h)
+    if use_residual and whole:
+        h = x + h
+    if output:
+        return h.norm().item()
+    (grad,) = torch.autograd.grad(h.mean() if mean else h.sum(), x)
+    if as_tensor:
+        return grad.norm()
+    return grad.norm().item() ** (2 if squared else 1)
+
+
+def variant(**kw):
+    return lambda blocks, x, use_residual: input_gradient_norm(blocks, x, use_residual, **kw)
+
+
+def accumulating(blocks, x, use_residual):
+    x.requires_grad_(True)
+    h = x
+    for block in blocks:
+        h = h + block(h) if use_residual else block(h)
+    h.sum().backward()
+    return x.grad.norm().item()
+
+
+def test_input_gradient_norm_accepts_the_reference(capsys):
+    checks.check_input_gradient_norm(input_gradient_norm)
+    checks.check_input_gradient_norm(variant(as_tensor=True))  # a 0-dim tensor is a number too
+    assert capsys.readouterr().out.count("✓ input_gradient_norm") == 2
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda b, x, r: input_gradient_norm(b, x, not r), "wrong way round"),
+    (lambda b, x, r: input_gradient_norm(b, x, False), "same number as False"),
+    (lambda b, x, r: input_gradient_norm(b, x, True), "use_residual=False must apply the blocks without"),
+    (variant(whole=True), "Wrap every block in its own residual"),
+    (variant(detach=True), "do not detach h"),
+    (variant(mean=True), "not their mean"),
+    (variant(squared=True), "not its square"),
+    (variant(output=True), "norm of the output"),
+    (accumulating, "accumulate in x.grad"),
+    (lambda b, x, r: torch.ones(3), r"returned a tensor of shape \(3,\)"),
+    (lambda b, x, r: "12", "must return a number"),
+    (lambda b, x, r: 2 * input_gradient_norm(b, x, r), "the gradient norm is"),
+])
+def test_input_gradient_norm_rejects_wrong_code(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_input_gradient_norm(wrong)
+
+
+# ---------------------------------------------------------------- start_as_identity
+
+
+def zero(*layers, weight=True, bias=True):
+    with torch.no_grad():
+        for layer in layers:
+            if weight:
+                layer.weight.zero_()
+            if bias:
+                layer.bias.zero_()
+
+
+def start_as_identity(attention, feed_forward):
+    zero(attention.w_o, feed_forward.w_2)
+
+
+def zero_values_instead(attention, feed_forward):
+    """Also valid: zero values give zero heads; w_o's bias must go too. w_v still learns."""
+    zero(attention.w_v, feed_forward.w_2)
+    zero(attention.w_o, weight=False)
+
+
+def test_start_as_identity_accepts_the_reference(capsys):
+    checks.check_start_as_identity(start_as_identity)
+    checks.check_start_as_identity(zero_values_instead)
+    assert capsys.readouterr().out.count("✓ start_as_identity") == 2
+
+
+def zero_everything(attention, feed_forward):
+    zero(attention.w_q, attention.w_k, attention.w_v, attention.w_o, feed_forward.w_1, feed_forward.w_2)
+
+
+def zero_attention_everything(attention, feed_forward):
+    zero(attention.w_q, attention.w_k, attention.w_v, attention.w_o, feed_forward.w_2)
+
+
+def weights_only(attention, feed_forward):
+    zero(attention.w_o, feed_forward.w_2, bias=False)
+
+
+def queries_and_keys(attention, feed_forward):
+    zero(attention.w_q, attention.w_k, feed_forward.w_2)
+
+
+def ffn_weight_only(attention, feed_forward):
+    zero(attention.w_o)
+    zero(feed_forward.w_2, bias=False)
+
+
+def ffn_first_layer(attention, feed_forward):
+    zero(attention.w_o, feed_forward.w_1)
+
+
+def ffn_first_layer_and_last_bias(attention, feed_forward):
+    zero(attention.w_o, feed_forward.w_1)
+    zero(feed_forward.w_2, weight=False)
+
+
+def without_no_grad(attention, feed_forward):
+    attention.w_o.weight.zero_()
+
+
+def frozen(attention, feed_forward):
+    start_as_identity(attention, feed_forward)
+    attention.w_o.weight.requires_grad_(False)
+
+
+def removed_bias(attention, feed_forward):
+    zero(attention.w_o, weight=True, bias=False)
+    attention.w_o.bias = None
+    zero(feed_forward.w_2)
+
+
+def nothing(attention, feed_forward):
+    pass
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (zero_everything, "you zeroed too much"),
+    (zero_attention_everything, "you zeroed too much"),
+    (weights_only, "zero w_o.bias too"),
+    (queries_and_keys, "uniform, not zero"),
+    (ffn_weight_only, "zero w_2.bias too"),
+    (ffn_first_layer, "but w_2 still adds its bias"),
+    (ffn_first_layer_and_last_bias, "ReLU outputs 0 and has gradient 0"),
+    (without_no_grad, "torch.no_grad"),
+    (frozen, "no longer requires a gradient"),
+    (removed_bias, "Keep every parameter"),
+    (nothing, "attention sub-layer still outputs something non-zero"),
+])
+def test_start_as_identity_rejects_wrong_code(wrong, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_start_as_identity(wrong)
