@@ -106,7 +106,9 @@ def math_problems(page) -> list[str]:
     has_math = page.locator(".math").count() > 0
     if has_math and page.locator("mjx-container").count() == 0:
         problems.append("the page has math but MathJax rendered none of it")
-    text = page.inner_text("article")
+    text = page.evaluate("""() => { const copy = document.querySelector('article').cloneNode(true);
+        copy.querySelectorAll('pre, code, .highlight').forEach(e => e.remove());  // source code may hold $$ or |---|
+        return copy.textContent; }""")
     if "$$" in text:
         problems.append("raw $$ left in the page text")
     if "|---|" in text or "| --- |" in text:
