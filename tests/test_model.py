@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transformer18.checks.model import _scramble_
 from transformer18.config import TransformerConfig, count_parameters, parameter_breakdown
 from transformer18.decoder import greedy_decode
 from transformer18.masks import causal_mask, decoder_self_mask, padding_mask
@@ -16,18 +17,7 @@ from transformer18.model import DecoderLayer, EncoderLayer, Transformer, load_fr
 PAD = 0
 
 
-def scramble_(module, seed):
-    """Random values for every parameter (norm scales near 1), so no default value hides a mistake."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if p.dim() > 1:
-                nn.init.xavier_uniform_(p, generator=generator)
-            elif "norm" in name and name.endswith("weight"):
-                p.uniform_(0.5, 1.5, generator=generator)
-            else:
-                p.uniform_(-0.5, 0.5, generator=generator)
-    return module
+scramble_ = _scramble_  # the checkers' helper: random weights, norm scales near 1, eval mode
 
 
 def tokens(lengths, total, vocab, seed, first=None):
