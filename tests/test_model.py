@@ -340,3 +340,27 @@ def test_from_torch_layer_keeps_reference_untouched():
     with torch.no_grad():
         ours.feed_forward.w_1.weight.add_(1.0)
     assert all(torch.equal(before[k], v) for k, v in reference.state_dict().items())
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_use_fused_kernels_keeps_the_function_and_switches_back(norm_first):
+    from transformer18.model import use_fused_kernels
+    from transformer18.multihead import MultiHeadAttention
+    from transformer18.norm import LayerNorm
+
+    torch.manual_seed(6)
+    config = TransformerConfig(11, 13, d_model=16, n_heads=4, n_layers=2, d_ff=24, dropout=0.0, max_len=20,
+                               norm_first=norm_first)
+    model = Transformer(config).eval()
+    src, tgt = torch.randint(4, 11, (3, 6)), torch.randint(4, 13, (3, 5))
+    src[1, 4:] = 0
+    src_mask, tgt_mask = padding_mask(src, 0), decoder_self_mask(tgt, 0)
+    expected = model(src, tgt, src_mask, tgt_mask)
+    assert use_fused_kernels(model) is model
+    switchable = [m for m in model.modules() if isinstance(m, (LayerNorm, MultiHeadAttention))]
+    assert switchable and all(m.fused for m in switchable)
+    torch.testing.assert_close(model(src, tgt, src_mask, tgt_mask), expected)
+    use_fused_kernels(model, enabled=False)
+    assert not any(m.fused for m in switchable)
+    with pytest.raises(ValueError, match="enabled must be True or False"):
+        use_fused_kernels(model, enabled=None)

@@ -249,3 +249,42 @@ def test_bad_inputs_are_value_errors(shapes, name):
     layer = MultiHeadAttention(12, 3)
     with pytest.raises(ValueError, match=rf"{name} must be \(batch, len, d_model=12\)"):
         layer(*(torch.randn(s) for s in shapes))
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "padding", "causal", "band"])
+def test_fused_path_equals_the_explicit_one_and_keeps_no_weights(mask_kind):
+    torch.manual_seed(4)
+    batch, q_len, k_len, d_model, n_heads = 2, 5, 5, 12, 3
+    explicit = MultiHeadAttention(d_model, n_heads).eval()
+    fused = MultiHeadAttention(d_model, n_heads, fused=True).eval()
+    fused.load_state_dict(explicit.state_dict())
+    q, kv = torch.randn(batch, q_len, d_model), torch.randn(batch, k_len, d_model)
+    mask = {"none": None,
+            "padding": (torch.arange(k_len) < torch.tensor([[5], [3]]))[:, None, None, :],
+            "causal": torch.ones(q_len, k_len, dtype=torch.bool).tril(),
+            "band": (torch.arange(q_len)[:, None] - torch.arange(k_len)).abs() <= 1}[mask_kind]
+    torch.testing.assert_close(fused(q, kv, kv, mask), explicit(q, kv, kv, mask))
+    assert fused.attn_weights is None and explicit.attn_weights is not None
+
+
+def test_fused_path_gradients_match():
+    torch.manual_seed(5)
+    explicit = MultiHeadAttention(8, 2)
+    fused = MultiHeadAttention(8, 2, fused=True)
+    fused.load_state_dict(explicit.state_dict())
+    x = torch.randn(3, 4, 8)
+    for m in (explicit, fused):
+        m(x, x, x).pow(2).sum().backward()
+    for (name, a), b in zip(explicit.named_parameters(), fused.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, msg=name)
+
+
+def test_fused_path_refuses_bad_masks_like_the_explicit_one():
+    fused = MultiHeadAttention(8, 2, fused=True)
+    x = torch.randn(2, 4, 8)
+    with pytest.raises(ValueError, match="bool"):
+        fused(x, x, x, torch.ones(4, 4))
+    with pytest.raises(ValueError, match="does not broadcast"):
+        fused(x, x, x, torch.ones(3, 3, dtype=torch.bool)[None, None])
+    with pytest.raises(ValueError, match="fused must be True or False"):
+        MultiHeadAttention(8, 2, fused="yes")

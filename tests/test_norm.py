@@ -224,3 +224,26 @@ def test_a_block_equals_torch_encoder_layer_in_both_wirings(norm_first):
     mask = padding_mask(torch.tensor([[4, 5, 6, 7, 8], [4, 5, 6, 0, 0]]), pad_id=0)
     x = torch.randn(2, 5, 12)
     torch.testing.assert_close(block(x, mask), layer(x, src_key_padding_mask=~mask[:, 0, 0]))
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 12), (3, 64), (1, 2, 3, 8)])
+def test_fused_path_equals_the_explicit_formula_forward_and_backward(shape):
+    g = torch.Generator().manual_seed(len(shape))
+    explicit, fused = LayerNorm(shape[-1]), LayerNorm(shape[-1], fused=True)
+    with torch.no_grad():
+        explicit.weight.copy_(torch.randn(shape[-1], generator=g))
+        explicit.bias.copy_(torch.randn(shape[-1], generator=g))
+    fused.load_state_dict(explicit.state_dict())
+    x = (torch.randn(shape, generator=g) * 4 + 2).requires_grad_()
+    outs = [m(x) for m in (explicit, fused)]
+    grads = [torch.autograd.grad(o.pow(2).sum(), (x, m.weight, m.bias)) for o, m in zip(outs, (explicit, fused))]
+    torch.testing.assert_close(outs[1], outs[0])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_fused_must_be_a_bool_and_checks_the_width_too():
+    with pytest.raises(ValueError, match="fused must be True or False"):
+        LayerNorm(8, fused=1)
+    with pytest.raises(ValueError, match="last dimension of d_model=8"):
+        LayerNorm(8, fused=True)(torch.randn(2, 3, 5))

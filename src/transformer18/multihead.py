@@ -5,6 +5,7 @@ __all__ = ['split_heads', 'merge_heads', 'MultiHeadAttention']
 
 # %% ../../book/q12-multi-head/multi_head.ipynb #a13c0bd5
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .scaled import scaled_dot_product_attention
@@ -41,6 +42,23 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(batch, length, n_heads * d_k)  # (batch, len, d_model)
 
 # %% ../../book/q12-multi-head/multi_head.ipynb #9e8bc6e6
+def _fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+                     dropout_p: float) -> torch.Tensor:
+    """Eq. 1 in PyTorch's fused kernel, with the mask checks of ``scaled_dot_product_attention``."""
+    if mask is not None:
+        scores_shape = (*q.shape[:-1], k.size(-2))  # (batch, heads, q_len, k_len)
+        if mask.dtype != torch.bool:
+            raise ValueError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
+        try:
+            fits = torch.broadcast_shapes(mask.shape, scores_shape) == scores_shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+                             f"{scores_shape}, i.e. (..., q_len, k_len)")
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)  # (batch, heads, q_len, d_k)
+
+
 class MultiHeadAttention(nn.Module):
     """MultiHead(Q, K, V) = Concat(head_1, …, head_h) W_O, head_i = Attention(Q W_Q^i, K W_K^i, V W_V^i)
     (Vaswani et al., 2017, §3.2.2), with d_k = d_v = d_model / n_heads.
@@ -48,15 +66,22 @@ class MultiHeadAttention(nn.Module):
     Equal to ``nn.MultiheadAttention(d_model, n_heads, batch_first=True)`` when its ``in_proj_weight``
     is ``cat(w_q, w_k, w_v)``, its ``out_proj`` is ``w_o`` and its mask is ``~mask``. Keeps the last
     attention weights in ``attn_weights`` (batch, heads, q_len, k_len).
+
+    ``fused=True`` computes Eq. 1 with PyTorch's fused ``F.scaled_dot_product_attention``, which never
+    stores the weights: faster for training, ``attn_weights`` stays None, and a query whose every key is
+    masked gets a zero output instead of the uniform average.
     """
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, fused: bool = False):
         super().__init__()
         if not isinstance(d_model, int) or isinstance(d_model, bool) or d_model < 1:
             raise ValueError(f"d_model must be a positive int, got {d_model!r}")
         _check_heads(d_model, n_heads)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        if not isinstance(fused, bool):
+            raise ValueError(f"fused must be True or False, got {fused!r}")
+        self.fused = fused
         self.d_model, self.n_heads, self.d_k = d_model, n_heads, d_model // n_heads
         self.w_q = nn.Linear(d_model, d_model)  # the h matrices W_Q^i side by side
         self.w_k = nn.Linear(d_model, d_model)
@@ -78,7 +103,10 @@ class MultiHeadAttention(nn.Module):
         q = split_heads(self.w_q(query), self.n_heads)  # (batch, heads, q_len, d_k)
         k = split_heads(self.w_k(key), self.n_heads)  # (batch, heads, k_len, d_k)
         v = split_heads(self.w_v(value), self.n_heads)  # (batch, heads, k_len, d_k)
-        out, self.attn_weights = scaled_dot_product_attention(q, k, v, mask, self.dropout)  # (batch, heads, q_len, d_k)
+        if self.fused:
+            out, self.attn_weights = _fused_attention(q, k, v, mask, self.dropout.p if self.training else 0.0), None
+        else:
+            out, self.attn_weights = scaled_dot_product_attention(q, k, v, mask, self.dropout)  # (batch, heads, q_len, d_k)
         return self.w_o(merge_heads(out))  # (batch, q_len, d_model)
 
     @classmethod

@@ -7,6 +7,7 @@ __all__ = ['LayerNorm', 'sublayer_connection']
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .residual import residual  # Q14: x + Dropout(Sublayer(x)), used by sublayer_connection
@@ -19,15 +20,20 @@ class LayerNorm(nn.Module):
     per feature: y = (x − mean) / √(var + eps) · weight + bias. The variance is the biased one (divided by
     d_model) and eps sits inside the square root, exactly as in ``nn.LayerNorm(d_model, eps)``, whose
     ``state_dict`` (``weight`` starting at 1, ``bias`` at 0) this module shares.
+
+    ``fused=True`` computes the same formula with PyTorch's single kernel ``F.layer_norm`` instead of the
+    six operations below: the same numbers to float rounding, several times faster (the capstone uses it).
     """
 
-    def __init__(self, d_model: int, eps: float = 1e-5):
+    def __init__(self, d_model: int, eps: float = 1e-5, fused: bool = False):
         super().__init__()
         if not isinstance(d_model, int) or isinstance(d_model, bool) or d_model <= 0:
             raise ValueError(f"d_model must be a positive int, got {d_model!r}")
         if not eps > 0:
             raise ValueError(f"eps must be positive (it keeps the division finite), got {eps!r}")
-        self.d_model, self.eps = d_model, float(eps)
+        if not isinstance(fused, bool):
+            raise ValueError(f"fused must be True or False, got {fused!r}")
+        self.d_model, self.eps, self.fused = d_model, float(eps), fused
         self.weight = nn.Parameter(torch.ones(d_model))  # the learned scale γ, one per feature
         self.bias = nn.Parameter(torch.zeros(d_model))  # the learned shift β, one per feature
 
@@ -36,6 +42,8 @@ class LayerNorm(nn.Module):
         if x.dim() == 0 or x.size(-1) != self.d_model:
             raise ValueError(f"LayerNorm expects a last dimension of d_model={self.d_model}, "
                              f"got shape {tuple(x.shape)}")
+        if self.fused:
+            return F.layer_norm(x, (self.d_model,), self.weight, self.bias, self.eps)  # (..., d_model)
         mean = x.mean(dim=-1, keepdim=True)  # (batch, len, 1)
         var = x.var(dim=-1, correction=0, keepdim=True)  # (batch, len, 1): divided by d_model
         x_hat = (x - mean) / torch.sqrt(var + self.eps)  # (batch, len, d_model): mean 0, variance ≈ 1
