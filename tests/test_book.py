@@ -55,7 +55,7 @@ def test_the_map_names_all_18_questions():
         assert re.search(rf"^\| Q{n} \| .+ \| .*[\u4e00-\u9fff].* \|", intro, re.M), f"Q{n} is missing from the map"
 
 
-@pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.parent.name)
+@pytest.fixture(params=NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def notebook(request):
     return request.param, load(request.param)
 
@@ -70,8 +70,10 @@ def test_no_outputs_are_committed(notebook):
 def test_title_cell_has_question_chinese_badge_and_links(notebook):
     path, nb = notebook
     first = source(nb["cells"][0])
-    number = int(re.match(r"q(\d\d)-", path.parent.name).group(1))
-    assert first.startswith(f"# Q{number} · "), "the title is '# Qn · question?'"
+    numbered = re.match(r"q(\d\d)-", path.parent.name)
+    title = f"# Q{int(numbered.group(1))} · " if numbered else {"capstone": "# Capstone · ", "appendix": "# Appendix · "}[
+        path.parent.name]
+    assert first.startswith(title), f"the title starts with {title!r} ('# Qn · question?' for a chapter)"
     assert re.search(r"[\u4e00-\u9fff]", first.splitlines()[2]), "the original Chinese question follows the title"
     org_repo = REPO_URL.removeprefix("https://github.com/")
     colab = f"https://colab.research.google.com/github/{org_repo}/blob/main/{path.relative_to(ROOT).as_posix()}"

@@ -49,10 +49,22 @@ def generated():
     return export.generated_modules(PACKAGE)
 
 
+def _toc_order() -> list[str]:
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [chapter["file"] for part in toc["parts"] for chapter in part["chapters"]]
+
+
+TOC_ORDER = _toc_order()
+
+
 def chapter_of(text: str) -> int:
-    match = re.search(r"File to edit: \S*/book/q(\d\d)-", text)
+    """The position in the book (_toc.yml) of the notebook that generated a module."""
+    match = re.search(r"File to edit: \S*?/(book/\S+)\.ipynb", text)
     assert match, "a generated module names its chapter notebook in its header"
-    return int(match.group(1))
+    assert match.group(1) in TOC_ORDER, f"{match.group(1)} is not in _toc.yml"
+    return TOC_ORDER.index(match.group(1)) + 1
 
 
 def imported_modules(text: str) -> set[str]:
@@ -88,10 +100,12 @@ def test_chapters_import_only_earlier_chapters():
                 continue
             assert dependency in chapters, f"{name} imports transformer18.{dependency}, which no chapter exports"
             assert chapters[dependency] < own, (
-                f"{name} (Q{own}) imports {dependency} (Q{chapters[dependency]}): only earlier chapters may be imported")
+                f"{name} (notebook {own} of the book) imports {dependency} (notebook {chapters[dependency]}): only "
+                "modules of earlier notebooks may be imported")
 
 
 def test_the_import_order_rule_can_fail():
     text = export.HEADER + " ../../book/q01-why-transformer/why_transformer.ipynb.\nfrom .config import X\n"
     assert chapter_of(text) == 1 and imported_modules(text) == {"config"}
     assert chapter_of(generated()["config.py"]) == 2  # so Q1 importing config would be refused above
+    assert chapter_of(generated()["translate.py"]) > chapter_of(generated()["dates.py"]) > chapter_of(generated()["training.py"])

@@ -37,6 +37,24 @@ def test_bad_controls_are_value_errors(make):
         make()
 
 
+def test_text_control_is_a_text_box_with_its_default():
+    text = widgets.Text("21 novembre 2026", placeholder="a date")
+    assert text.default == "21 novembre 2026"
+    box = text.widget("date")
+    assert isinstance(box, W.Text) and box.value == "21 novembre 2026" and box.continuous_update is False
+    with pytest.raises(ValueError, match="str value"):
+        widgets.Text(21)
+
+
+def test_a_text_box_alone_gets_its_own_note(monkeypatch, displayed):
+    monkeypatch.setenv("T18_BOOK_BUILD", "1")
+    seen = []
+    widgets.interactive(lambda date: seen.append(date) or plot(), date=widgets.Text("2026年11月21日"))
+    assert seen == ["2026年11月21日"]
+    note = displayed[-1][0].data
+    assert "date = 2026年11月21日" in note and "text box (date) works" in note
+
+
 def test_interactive_publishes_a_static_figure_while_building(monkeypatch, displayed):
     monkeypatch.setenv("T18_BOOK_BUILD", "1")
     assert not widgets.live_kernel()
@@ -73,7 +91,7 @@ def test_build_interactive_wires_controls_to_an_output():
 def test_interactive_rejects_bad_controls():
     with pytest.raises(ValueError, match="at least one control"):
         widgets.interactive(plot)
-    with pytest.raises(ValueError, match="Slider, Choice or Toggle"):
+    with pytest.raises(ValueError, match="Slider, Choice, Toggle or Text"):
         widgets.interactive(plot, n=(1, 10))
 
 

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from .notebook import building_book
 from .viz import figure_to_png, show
 
-__all__ = ["Slider", "Choice", "Toggle", "interactive", "build_interactive", "precomputed_slider",
+__all__ = ["Slider", "Choice", "Toggle", "Text", "interactive", "build_interactive", "precomputed_slider",
            "build_precomputed_slider", "live_kernel"]
 
 
@@ -97,7 +97,29 @@ class Toggle:
         return W.Checkbox(value=self.value, description=name)
 
 
-Control = Slider | Choice | Toggle
+@dataclass(frozen=True)
+class Text:
+    """A one-line text box starting at ``value``; the figure redraws when the reader presses Enter."""
+
+    value: str = ""
+    placeholder: str = ""
+
+    def __post_init__(self):
+        if not isinstance(self.value, str) or not isinstance(self.placeholder, str):
+            raise ValueError("Text needs a str value and placeholder")
+
+    @property
+    def default(self) -> str:
+        return self.value
+
+    def widget(self, name: str):
+        import ipywidgets as W
+
+        return W.Text(value=self.value, placeholder=self.placeholder, description=name, continuous_update=False,
+                      layout=W.Layout(width="28em"))
+
+
+Control = Slider | Choice | Toggle | Text
 
 
 def live_kernel() -> bool:
@@ -116,16 +138,17 @@ def live_kernel() -> bool:
 def _note(controls: Mapping[str, Control]) -> str:
     at = ", ".join(f"{name} = {c.default}" for name, c in controls.items())
     names = ", ".join(controls)
-    return (f"*Static figure at {at}. The sliders ({names}) move when you run this notebook "
-            "in Colab or Jupyter.*")
+    kind = "text box" if all(isinstance(c, Text) for c in controls.values()) else "sliders"
+    return (f"*Static figure at {at}. The {kind} ({names}) {'works' if kind == 'text box' else 'move'} when you "
+            "run this notebook in Colab or Jupyter.*")
 
 
 def _validate(controls: Mapping[str, Control]) -> None:
     if not controls:
         raise ValueError("interactive needs at least one control")
     for name, control in controls.items():
-        if not isinstance(control, (Slider, Choice, Toggle)):
-            raise ValueError(f"control {name!r} must be a Slider, Choice or Toggle, got {type(control).__name__}")
+        if not isinstance(control, (Slider, Choice, Toggle, Text)):
+            raise ValueError(f"control {name!r} must be a Slider, Choice, Toggle or Text, got {type(control).__name__}")
 
 
 def build_interactive(plot_fn: Callable[..., Figure], **controls: Control):

@@ -1,0 +1,105 @@
+"""The capstone data checkers accept the reference solutions and reject known-wrong code with the right hint."""
+
+import random
+
+import pytest
+
+from transformer18 import checks
+from transformer18.checks import CheckFailed
+
+MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+          "novembre", "décembre"]
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("check", [checks.check_split_days, checks.check_french_dates])
+def test_an_untouched_stub_is_not_implemented_yet(check, capsys):
+    check(stub)
+    assert "not implemented yet" in capsys.readouterr().out
+
+
+def split_by_day(days, test_fraction, seed, *, in_place=False, replace=False, overlap=False, drop=False,
+                 rounding=round, unseeded=False, no_shuffle=False):
+    shuffled = days if in_place else list(days)
+    if not no_shuffle:
+        (random.shuffle if unseeded else random.Random(seed).shuffle)(shuffled)
+    n_test = max(1, rounding(len(shuffled) * test_fraction))
+    if replace:
+        rng = random.Random(seed)
+        test = [rng.choice(shuffled) for _ in range(n_test)]
+        return [d for d in shuffled if d not in test], test
+    if overlap:
+        return shuffled, shuffled[:n_test]
+    if drop:
+        return shuffled[n_test + 1:], shuffled[:n_test]
+    return shuffled[n_test:], shuffled[:n_test]
+
+
+def test_the_reference_split_passes(capsys):
+    checks.check_split_days(split_by_day)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("options, hint", [
+    ({"in_place": True}, "in place"),
+    ({"replace": True}, "twice in one part"),
+    ({"overlap": True}, "in both parts"),
+    ({"drop": True}, "days are missing"),
+    ({"rounding": int}, "test part needs"),
+    ({"unseeded": True}, "same seed gave two different splits"),
+    ({"no_shuffle": True}, "first or last days"),
+])
+def test_wrong_splits_are_rejected_with_the_right_hint(options, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_split_days(lambda days, f, seed: split_by_day(days, f, seed, **options))
+
+
+def test_a_split_that_ignores_a_seed_but_shuffles_is_rejected():
+    fixed = random.Random(99)
+    state = fixed.getstate()
+
+    def same_every_time(days, fraction, seed):
+        fixed.setstate(state)
+        shuffled = list(days)
+        fixed.shuffle(shuffled)
+        n = max(1, round(len(shuffled) * fraction))
+        return shuffled[n:], shuffled[:n]
+
+    with pytest.raises(CheckFailed, match="Seeds 3 and 4 gave the same split"):
+        checks.check_split_days(same_every_time)
+
+
+def french_to_iso(text, *, pad=True, swap=False, off_by_one=False, first_only=False):
+    day, month, year = text.split()
+    m = MONTHS.index(month) + (0 if off_by_one else 1)
+    if first_only and m == 12:
+        m = 11
+    d = int(day)
+    if not pad:
+        return f"{year}-{m}-{d}"
+    return f"{year}-{d:02d}-{m:02d}" if swap else f"{year}-{m:02d}-{d:02d}"
+
+
+def test_the_reference_french_reader_passes(capsys):
+    checks.check_french_dates(french_to_iso)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("options, hint", [
+    ({"pad": False}, "pad the month and the day"),
+    ({"swap": True}, "month comes before the day"),
+    ({"off_by_one": True}, "off by one"),
+    ({"first_only": True}, "should become '1950-12-01'"),
+])
+def test_wrong_french_readers_are_rejected_with_the_right_hint(options, hint):
+    with pytest.raises(CheckFailed, match=hint):
+        checks.check_french_dates(lambda text: french_to_iso(text, **options))
+
+
+def test_a_reader_returning_a_date_object_is_told_to_return_a_str():
+    import datetime as dt
+    with pytest.raises(CheckFailed, match="as a str"):
+        checks.check_french_dates(lambda text: dt.date(2000, 1, 1))
