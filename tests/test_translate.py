@@ -113,7 +113,7 @@ def test_save_and_load_round_trip(tiny, tmp_path):
 
 def test_load_refuses_foreign_and_mismatched_files(tiny, tmp_path):
     torch.save(tiny.model, tmp_path / "pickled.pt")
-    with pytest.raises(ValueError, match="not a file written by DateTranslator.save"):
+    with pytest.raises(ValueError, match="not a file written by DateTranslator.save: it holds pickled Python objects"):
         DateTranslator.load(tmp_path / "pickled.pt")
     tiny.save(tmp_path / "ok.pt")
     saved = torch.load(tmp_path / "ok.pt", weights_only=True)

@@ -53,3 +53,14 @@ def test_figure_to_png_and_show(displayed):
     viz.show(fig)
     (image, _), = displayed
     assert image.data.startswith(PNG_MAGIC)
+
+
+def test_chinese_characters_render_without_missing_glyphs():
+    """The capstone's zh_CN dates: every character has a glyph (DejaVu Sans, then IPAex Gothic)."""
+    import warnings
+
+    fig = Figure()
+    fig.add_subplot().set_title("2026年11月21日星期六 · 21 ноября 2026 г. · sábado")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Glyph .* missing from font")
+        assert viz.figure_to_png(fig).startswith(b"\x89PNG")

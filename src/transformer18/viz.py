@@ -6,11 +6,23 @@ Chapters compose these; widgets render them (live in a kernel, as static images 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import matplotlib
+import matplotlib_fontja
+from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = ["line_plot", "bar_plot", "stacked_bar_plot", "heatmap", "figure_to_png", "show"]
+
+# DejaVu Sans (matplotlib's default) has Latin, Greek and Cyrillic but no Chinese characters; the capstone
+# writes dates in Chinese. Register IPAex Gothic (shipped by matplotlib-fontja, so it is there on every
+# machine and in Colab) as the fallback for glyphs DejaVu lacks; DejaVu stays the font of everything else.
+font_manager.fontManager.addfont(str(Path(matplotlib_fontja.__file__).parent / "fonts" / "ipaexg.ttf"))
+matplotlib.rcParams["font.sans-serif"] = ["DejaVu Sans", "IPAexGothic"] + [
+    name for name in matplotlib.rcParams["font.sans-serif"] if name not in ("DejaVu Sans", "IPAexGothic")
+]
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
