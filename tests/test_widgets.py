@@ -95,6 +95,16 @@ def test_interactive_rejects_bad_controls():
         widgets.interactive(plot, n=(1, 10))
 
 
+def test_interactive_rejects_controls_the_function_does_not_take():
+    def plot_text(text):
+        return plot(len(text))
+
+    with pytest.raises(ValueError, match="plot_text cannot take the controls date"):
+        widgets.interactive(plot_text, date=widgets.Text("21 novembre 2026"))
+    with pytest.raises(ValueError, match="cannot take the controls"):
+        widgets.build_interactive(plot, n=widgets.Slider(2, 10), typo=widgets.Toggle())
+
+
 def states(k=3):
     return {n: plot(n) for n in range(2, 2 + k)}
 

@@ -13,6 +13,7 @@ Two kinds (DESIGN §4):
 from __future__ import annotations
 
 import base64
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,17 +144,22 @@ def _note(controls: Mapping[str, Control]) -> str:
             "run this notebook in Colab or Jupyter.*")
 
 
-def _validate(controls: Mapping[str, Control]) -> None:
+def _validate(plot_fn: Callable[..., Figure], controls: Mapping[str, Control]) -> None:
     if not controls:
         raise ValueError("interactive needs at least one control")
     for name, control in controls.items():
         if not isinstance(control, (Slider, Choice, Toggle, Text)):
             raise ValueError(f"control {name!r} must be a Slider, Choice, Toggle or Text, got {type(control).__name__}")
+    try:  # a live kernel would only show the TypeError inside the widget's output, on the first redraw
+        inspect.signature(plot_fn).bind(**controls)
+    except TypeError as error:
+        raise ValueError(f"{getattr(plot_fn, '__name__', 'plot_fn')} cannot take the controls "
+                         f"{', '.join(controls)} as keyword arguments: {error}") from None
 
 
 def build_interactive(plot_fn: Callable[..., Figure], **controls: Control):
     """The live widget of :func:`interactive` (a ``VBox`` of controls above the redrawn figure)."""
-    _validate(controls)
+    _validate(plot_fn, controls)
     import ipywidgets as W
 
     inputs = {name: c.widget(name) for name, c in controls.items()}
@@ -167,7 +173,7 @@ def interactive(plot_fn: Callable[..., Figure], **controls: Control) -> None:
     In a live kernel the controls redraw the figure. While the book is built, or with no kernel, it
     shows the figure at the controls' defaults and a note saying where the sliders live.
     """
-    _validate(controls)
+    _validate(plot_fn, controls)
     from IPython.display import Markdown, display
 
     if live_kernel():
