@@ -242,7 +242,8 @@ def train(model: torch.nn.Module, batches: Callable[[], Batch] | Iterable[Batch]
     if num_threads is not None:
         torch.set_num_threads(num_threads)
     bar = tqdm(total=steps, desc=desc, disable=not progress,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps{postfix}")  # no timings: same text every run
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps{postfix}",  # no timings: same text every run
+               mininterval=1.0)  # one redraw a second at most: a notebook runner may read the messages only at the end
     start = time.perf_counter()
     try:
         model.train()

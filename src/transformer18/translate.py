@@ -357,7 +357,7 @@ def train_torch_baseline(seed: int = 0, *, data: DateData | None = None, steps: 
     history, stopwatch = TrainingHistory([], [], []), _Stopwatch(lambda _: translator.accuracy(valid))
     batches = date_batches(data.train, data.src_vocab, data.tgt_vocab, batch_size, seed)
     bar = tqdm(total=steps, desc="nn.Transformer", disable=not progress,
-               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps{postfix}")
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} steps{postfix}", mininterval=1.0)  # as Q17's `train`
     model.train()
     for step, batch in zip(range(1, steps + 1), batches):
         logits = model(batch.src, batch.tgt_in, batch.src_mask)  # (batch, tgt_len, tgt_vocab)
