@@ -2,6 +2,12 @@
 
 import json
 import re
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 import pytest
 import yaml
@@ -10,6 +16,9 @@ from conftest import ROOT
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
 REPO_URL = CONFIG["repository"]["url"].rstrip("/")
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+VERSION = PYPROJECT["project"]["version"]
+RELEASE_TAG = f"v{VERSION}"  # the bootstrap and the badges point at the release the notebooks belong to
 NOTEBOOKS = sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
@@ -76,8 +85,12 @@ def test_title_cell_has_question_chinese_badge_and_links(notebook):
     assert first.startswith(title), f"the title starts with {title!r} ('# Qn · question?' for a chapter)"
     assert re.search(r"[\u4e00-\u9fff]", first.splitlines()[2]), "the original Chinese question follows the title"
     org_repo = REPO_URL.removeprefix("https://github.com/")
-    colab = f"https://colab.research.google.com/github/{org_repo}/blob/main/{path.relative_to(ROOT).as_posix()}"
-    assert f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab})" in first
+    reader_copy = path.relative_to(ROOT / "book").as_posix()
+    colab = f"https://colab.research.google.com/github/{org_repo}/blob/{RELEASE_TAG}/colab/{reader_copy}"
+    badge = "../" * (len(path.relative_to(ROOT / "book").parts) - 1) + "figures/colab-badge.svg"
+    assert (path.parent / badge).resolve() == ROOT / "book" / "figures" / "colab-badge.svg"
+    assert f"[![Open In Colab]({badge})]({colab})" in first, (
+        "the badge is the book's own image and opens the reader copy of this release in Colab")
     assert "**Builds on:**" in first and "**Produces:**" in first
 
 
@@ -87,8 +100,9 @@ def test_export_cell_then_bootstrap_cell(notebook):
     assert source(code[0]).startswith("#| default_exp ")
     assert "remove-cell" in code[0]["metadata"].get("tags", [])
     bootstrap = source(code[1])
-    assert 'if "google.colab" in sys.modules:' in bootstrap
-    assert f'%pip install -q "transformer18 @ git+{REPO_URL}"' in bootstrap, "bootstrap must use _config.yml's URL"
+    assert "try:\n    import transformer18\nexcept ImportError:\n" in bootstrap, "install only where it is missing"
+    assert f'    %pip install -q "transformer18 @ git+{REPO_URL}@{RELEASE_TAG}"\n' in bootstrap, (
+        "the bootstrap installs this release from _config.yml's URL")
     assert "requirements.txt" not in bootstrap
     assert "setup(seed=0)" in bootstrap or "set_seed(0)" in bootstrap
 

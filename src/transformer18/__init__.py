@@ -5,4 +5,9 @@ in the notebook of the chapter that teaches it and exported here. Support module
 ``viz``, ``widgets``, ``checks``) are written by hand.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("transformer18")  # the one version, written in pyproject.toml
+except PackageNotFoundError:  # pragma: no cover - imported from a source tree that was never installed
+    __version__ = "0+unknown"
