@@ -2,7 +2,6 @@
 beam search and the evaluation helpers."""
 
 import math
-import time
 
 import pytest
 import torch
@@ -298,14 +297,12 @@ def copy_batches(seed, batch_size=16, vocab_size=9):
     return next_batch
 
 
-def test_training_smoke_loss_falls_within_seconds():
+def test_training_smoke_loss_falls():
     model = tiny_model(d_model=32, dropout=0.1)
     optimizer = make_optimizer(model, betas=(0.9, 0.999))
     scheduler = noam_scheduler(optimizer, 32, warmup=20, factor=0.5)
-    start = time.perf_counter()
     history = train(model, copy_batches(1), optimizer, scheduler, pad_id=0, steps=120, progress=False,
                     num_threads=1)
-    assert time.perf_counter() - start < 30
     assert isinstance(history, TrainingHistory) and history.steps == 120 and history.stopped_by == "steps"
     first, last = sum(history.losses[:10]) / 10, sum(history.losses[-10:]) / 10
     assert last < 0.7 * first, (first, last)
