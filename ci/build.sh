@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/setup.sh
+source ci/book-stamp.sh
+stamp=$(book_stamp)   # what the pages are built from, taken before the build
 
 python ci/web_assets.py    # the widget manager and MathJax the pages serve (npm registry, pinned)
 export T18_BOOK_BUILD=1  # widgets publish static figures and kernel-free sliders (transformer18.widgets)
 jupyter-book build . --all -W -n --keep-going
 echo "book built: _build/html/index.html"
 python ci/notebook_times.py --budget 60   # each chapter within its time budget
+echo "$stamp" > "$BOOK_STAMP_FILE"        # only a build that passed counts as current

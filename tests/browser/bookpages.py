@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,12 +36,19 @@ def toc_pages(root: Path = ROOT) -> list[tuple[str, Path]]:
     return pages
 
 
+def release_tag(root: Path = ROOT) -> str:
+    """``v`` + pyproject.toml's version: the tag the notebooks' badges and install cells point at."""
+    version = re.search(r'^version = "([^"]+)"', (root / "pyproject.toml").read_text(), re.M).group(1)
+    return f"v{version}"
+
+
 def colab_url(source: Path, root: Path = ROOT) -> str:
-    """The Colab link a notebook page must carry, from _config.yml's repository URL."""
+    """The Colab link a notebook page must carry: the reader copy (colab/, the same folders as book/) at
+    the release tag, in the repository of _config.yml."""
     config = yaml.safe_load((root / "_config.yml").read_text())["repository"]
     org_repo = config["url"].rstrip("/").removeprefix("https://github.com/")
-    return (f"https://colab.research.google.com/github/{org_repo}/blob/{config['branch']}/"
-            f"{source.relative_to(root).as_posix()}")
+    return (f"https://colab.research.google.com/github/{org_repo}/blob/{release_tag(root)}/colab/"
+            f"{source.relative_to(root / 'book').as_posix()}")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -165,19 +173,37 @@ def precomputed_slider_count(page) -> int:
 
 
 def colab_problems(page, source: Path, root: Path = ROOT) -> list[str]:
-    """A notebook page links to Colab at the notebook's path in the repository, and that file exists."""
+    """Every Colab link of a notebook page (the badge and the header's launch button) opens the
+    notebook's reader copy at the release tag, and that copy exists in the repository."""
     if source.suffix != ".ipynb":
         return []
     expected = colab_url(source, root)
     links = page.eval_on_selector_all("a[href^='https://colab.research.google.com/github/']",
                                       "links => links.map(a => a.href)")
+    launch = page.eval_on_selector_all(".dropdown-launch-buttons a[href*='colab.research.google.com']",
+                                       "links => links.map(a => a.href)")
     problems = []
-    if expected not in links:
-        problems.append(f"no link to {expected}; found {links}")
+    if links.count(expected) < 2 or launch != [expected]:
+        problems.append(f"the badge and the launch button must both open {expected}; found {links}")
     for link in set(links):
         path = link.split("/blob/", 1)[1].split("/", 1)[1]
-        if not (root / path).is_file():
-            problems.append(f"{link} points at {path}, which is not in the repository")
+        if not path.startswith("colab/") or not (root / path).is_file():
+            problems.append(f"{link} points at {path}, which is not a reader copy in the repository")
+    return problems
+
+
+def image_problems(page, origin: str) -> list[str]:
+    """Every image of the page is served by the book itself (none from another server: the published
+    page must work offline and load nothing from third parties) and loads."""
+    images = page.eval_on_selector_all("article img", """imgs => imgs.map(i => ({src: i.currentSrc || i.src,
+        ok: i.complete && i.naturalWidth > 0}))""")
+    problems = []
+    for image in images:
+        src = image["src"]
+        if not src.startswith((origin, "data:", "blob:")):  # widgets show their PNGs as blob: URLs
+            problems.append(f"an image is loaded from another server: {src}")
+        elif not image["ok"]:
+            problems.append(f"an image did not load: {src[:80]}")
     return problems
 
 

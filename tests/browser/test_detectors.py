@@ -10,7 +10,9 @@ from bookpages import (
     BUILD,
     ROOT,
     colab_problems,
+    image_problems,
     math_problems,
+    release_tag,
     serve,
     slider_problems,
     solution_problems,
@@ -67,12 +69,34 @@ def test_a_failed_local_request_is_caught(page, broken_site):
 
 
 def test_a_wrong_colab_link_is_caught(page, broken_site):
-    wrong_path = SOURCE.relative_to(ROOT).as_posix().replace(".ipynb", "_renamed.ipynb")
-    url = break_page(broken_site, lambda html: html.replace(SOURCE.relative_to(ROOT).as_posix(), wrong_path))
+    reader_copy = "colab/" + SOURCE.relative_to(ROOT / "book").as_posix()
+    wrong_path = reader_copy.replace(".ipynb", "_renamed.ipynb")
+    url = break_page(broken_site, lambda html: html.replace(reader_copy, wrong_path))
     visit(page, url)
     problems = colab_problems(page, SOURCE)
-    assert any("no link to" in p for p in problems)
-    assert any("not in the repository" in p for p in problems)
+    assert any("must both open" in p for p in problems)
+    assert any("not a reader copy in the repository" in p for p in problems)
+
+
+def test_a_launch_button_that_opens_the_book_notebook_is_caught(page, broken_site):
+    """The theme's own button opens book/….ipynb on the branch: MyST shown raw, solutions run."""
+    reader_copy = f"blob/{release_tag()}/colab/" + SOURCE.relative_to(ROOT / "book").as_posix()
+    book_notebook = "blob/main/" + SOURCE.relative_to(ROOT).as_posix()
+
+    def theme_default(html):  # only the header's button, not the badge in the text
+        head, sep, rest = html.partition('class="dropdown-launch-buttons')
+        return head + sep + rest.replace(reader_copy, book_notebook, 1)
+
+    url = break_page(broken_site, theme_default)
+    visit(page, url)
+    assert any("must both open" in p for p in colab_problems(page, SOURCE))
+
+
+def test_an_image_from_another_server_is_caught(page, broken_site):
+    url = break_page(broken_site, lambda html: html.replace(
+        "</article>", '<img src="https://colab.research.google.com/assets/colab-badge.svg" alt="x"></article>', 1))
+    visit(page, url)
+    assert any("loaded from another server" in p for p in image_problems(page, url.rsplit("/", 3)[0]))
 
 
 def test_an_open_solution_is_caught(page, broken_site):

@@ -1,9 +1,10 @@
 """Every page of the built book, in a real browser (headless Chromium), with no kernel and no network.
 
 For each page in _toc.yml: no JavaScript error and no failed local request; math typeset; every widget
-rendered; every pre-computed-states slider switches its state; a notebook page links to its notebook in
-Colab; exercise solutions stay folded until clicked. A screenshot of each page and a table of load
-times are written under _build/screenshots/.
+rendered; every pre-computed-states slider switches its state at every step; every image is the book's
+own and loads; the badge and the launch button of a notebook page open its reader copy in Colab;
+exercise solutions stay folded until clicked. A screenshot of each page and a table of load times are
+written under _build/screenshots/.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from bookpages import (
     BUILD,
     SHOTS,
     colab_problems,
+    image_problems,
     math_problems,
     precomputed_slider_count,
     serve,
@@ -45,7 +47,8 @@ def test_page_works_in_the_browser(page, site, html, source):
     SLIDERS[html] = precomputed_slider_count(page)
     page.screenshot(path=str(SHOTS / (html.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)
     problems = (result.errors + result.failed + math_problems(page) + widget_problems(page)
-                + slider_problems(page) + colab_problems(page, source) + solution_problems(page))
+                + slider_problems(page) + colab_problems(page, source) + solution_problems(page)
+                + image_problems(page, site))
     assert not problems, f"{html}:\n- " + "\n- ".join(problems)
 
 
