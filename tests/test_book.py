@@ -142,8 +142,6 @@ def test_exercises_have_stub_checker_and_solution(notebook):
 
 def test_package_dependencies_have_lower_bounds_only():
     """Installing the package in Colab must never re-resolve (downgrade or upgrade) torch."""
-    import tomllib
-
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     requirements = project["dependencies"] + sum(project.get("optional-dependencies", {}).values(), [])
     for requirement in requirements:

@@ -20,7 +20,7 @@ VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["versi
 def test_the_version_is_read_from_the_package_metadata():
     assert re.fullmatch(r"\d+\.\d+\.\d+", VERSION)
     assert transformer18.__version__ == VERSION, "reinstall the package (pip install -e .) after a version change"
-    assert not re.search(r'__version__ = "\d', (ROOT / "src" / "transformer18" / "__init__.py").read_text())
+    assert not re.search(r'__version__ = "\d+\.\d', (ROOT / "src" / "transformer18" / "__init__.py").read_text())
 
 
 def test_license_citation_and_changelog_name_this_version():
