@@ -23,6 +23,7 @@ SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
 WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'
+SLIDER_BOX = ".widget-vbox:has(> .widget-slider):has(> .widget-box .widget-image)"  # precomputed_slider's VBox
 
 
 def toc_pages(root: Path = ROOT) -> list[tuple[str, Path]]:
@@ -102,6 +103,12 @@ def visit(page, url: str, settle_ms: int = 1500) -> Visit:
             and result.failed.append(f"{r.url}: HTTP {r.status}"))
     page.goto(url, wait_until="load")
     page.wait_for_timeout(settle_ms)
+    # Fonts and lazy images are requested only when something on screen needs them: scroll through the
+    # page and wait for its fonts, so that a wrong font path (widget icons) is requested, and caught.
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    page.evaluate("() => document.fonts.ready.then(() => document.fonts.size)")
+    page.wait_for_timeout(300)
+    page.evaluate("window.scrollTo(0, 0)")
     result.load_ms = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0];"
                                    " return n.loadEventEnd - n.startTime; }")
     return result
@@ -144,32 +151,47 @@ def widget_problems(page) -> list[str]:
 
 
 def slider_problems(page) -> list[str]:
-    """Every pre-computed-states slider (a SelectionSlider above a Stack of images) must switch the
-    shown image when moved, with no kernel."""
+    """Every pre-computed-states slider (a SelectionSlider above a Stack of images) must drive its
+    figure with no kernel: from its first state (Home) to its last, each step right shows a new image.
+    (Moving one step right from where it starts proves nothing for a slider that starts at its last
+    state, as Q3's, Q13's and Q15's do: they show the deepest or fullest case first.)"""
     problems = []
-    boxes = page.locator(".widget-vbox:has(> .widget-slider):has(> .widget-box .widget-image)")
+    boxes = page.locator(SLIDER_BOX)
     for i in range(boxes.count()):
         box = boxes.nth(i)
-        image = box.locator(".widget-image").first
-        before = image.get_attribute("src")
-        label_before = box.locator(".widget-readout").first.inner_text()
         handle = box.locator(".noUi-handle").first
+        readout = box.locator(".widget-readout").first
+
+        def shown() -> tuple[str, str]:
+            """The readout and a digest of the shown image's bytes (a view re-rendered for the same
+            image gets a new blob: URL, so the URL itself cannot tell two states apart)."""
+            image = box.locator(".widget-image").first
+            digest = image.evaluate("""async img => { const bytes = await (await fetch(img.src)).arrayBuffer();
+                const hash = await crypto.subtle.digest('SHA-256', bytes);
+                return [...new Uint8Array(hash)].map(b => b.toString(16).padStart(2, '0')).join(''); }""")
+            return readout.inner_text(), digest
+
+        n_states = int(float(handle.get_attribute("aria-valuemax"))) - int(float(handle.get_attribute("aria-valuemin"))) + 1
         handle.focus()
-        key = "ArrowLeft" if handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax") \
-            else "ArrowRight"
-        handle.press(key)
-        page.wait_for_timeout(300)
-        after = box.locator(".widget-image").first.get_attribute("src")
-        label_after = box.locator(".widget-readout").first.inner_text()
-        if label_after == label_before:
-            problems.append(f"slider {i} did not move ({label_before!r})")
-        elif after == before:
-            problems.append(f"slider {i} moved to {label_after!r} but the shown state did not change")
+        handle.press("Home")
+        page.wait_for_timeout(200)
+        label, image = shown()
+        states = {label: image}
+        for _ in range(n_states - 1):
+            handle.press("ArrowRight")
+            page.wait_for_timeout(200)
+            label, image = shown()
+            if label in states:
+                problems.append(f"slider {i} did not move right of {label!r}")
+                break
+            if image in states.values():
+                problems.append(f"slider {i} moved to {label!r} but the shown state did not change")
+            states[label] = image
     return problems
 
 
 def precomputed_slider_count(page) -> int:
-    return page.locator(".widget-vbox:has(> .widget-slider):has(> .widget-box .widget-image)").count()
+    return page.locator(SLIDER_BOX).count()
 
 
 def colab_problems(page, source: Path, root: Path = ROOT) -> list[str]:
