@@ -4,7 +4,7 @@
 # browser tests never test pages older than the checkout.
 BOOK_STAMP_FILE=_build/html/.t18-source-stamp
 book_stamp() {
-  find book src ci/sphinx_ext ci/web ci/web_assets.py _config.yml _toc.yml -type f \
+  find book src ci/sphinx_ext ci/web ci/web_assets.py _config.yml _toc.yml pyproject.toml -type f \
     ! -path '*/__pycache__/*' ! -path '*.egg-info/*' ! -name '*.pyc' ! -path '*/.ipynb_checkpoints/*' -print0 \
     | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
 }
