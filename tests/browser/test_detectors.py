@@ -84,7 +84,7 @@ def test_a_launch_button_that_opens_the_book_notebook_is_caught(page, broken_sit
     book_notebook = "blob/main/" + SOURCE.relative_to(ROOT).as_posix()
 
     def theme_default(html):  # only the header's button, not the badge in the text
-        head, sep, rest = html.partition('class="dropdown-launch-buttons')
+        head, sep, rest = html.partition("dropdown-launch-buttons")
         return head + sep + rest.replace(reader_copy, book_notebook, 1)
 
     url = break_page(broken_site, theme_default)
