@@ -7,9 +7,10 @@
 # Usage: bash ci/stress.sh [MODE ...] [-- NOTEBOOK ...]
 #   one-thread     OMP_NUM_THREADS=1 and torch.set_num_threads(1) in every kernel
 #   four-threads   OMP_NUM_THREADS=4 and torch.set_num_threads(4), on however many cores there are
-#   busy           a CPU-burning process runs beside the notebooks (default threads). It runs at nice 19:
-#                  beside an un-niced burner, torch's two OpenMP threads wait for each other at every
-#                  barrier and the capstone's training took over 30 min instead of 4 (measured here)
+#   busy           one thread per kernel, and a CPU-burning process on every core: the notebook gets about
+#                  half a core, like a machine several times slower under load. (A notebook with torch's
+#                  two OpenMP threads beside a burner, even one at nice 19, stalls at every barrier: the
+#                  capstone's training ran over 20 min instead of 4, measured here.)
 #   seed-1, seed-2 every seed the notebooks set (torch.manual_seed, torch.Generator().manual_seed,
 #                  random.Random, the course's set_seed) shifted by 1 or 2: other initial weights, batches
 #                  and data, to show that an asserted training outcome is not one seed's luck
@@ -36,7 +37,7 @@ done
 ipython_dir=$(mktemp -d)
 burner=""
 cleanup() {
-  [ -n "$burner" ] && kill "$burner" 2>/dev/null || true
+  [ -n "$burner" ] && kill $burner 2>/dev/null || true
   rm -rf "$ipython_dir"
 }
 trap cleanup EXIT
@@ -82,7 +83,10 @@ for mode in "${modes[@]}"; do
   case "$mode" in
     one-thread) threads_env=(OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 T18_STRESS_THREADS=1) ;;
     four-threads) threads_env=(OMP_NUM_THREADS=4 MKL_NUM_THREADS=4 T18_STRESS_THREADS=4) ;;
-    busy) nice -n 19 python -c "while True: pass" & burner=$! ;;
+    busy)
+      threads_env=(OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 T18_STRESS_THREADS=1)
+      burner=""
+      for _ in $(seq "$(nproc)"); do python -c "while True: pass" & burner="$burner $!"; done ;;
     seed-1) threads_env=(T18_STRESS_SEED_SHIFT=1) ;;
     seed-2) threads_env=(T18_STRESS_SEED_SHIFT=2) ;;
   esac
@@ -92,7 +96,7 @@ for mode in "${modes[@]}"; do
   env "${threads_env[@]}" IPYTHONDIR="$ipython_dir" \
     python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q "${notebooks[@]}" || status=$?
   echo "== stress: $mode took $((SECONDS - start)) s, exit status $status"
-  if [ -n "$burner" ]; then kill "$burner" 2>/dev/null || true; wait "$burner" 2>/dev/null || true; burner=""; fi
+  if [ -n "$burner" ]; then kill $burner 2>/dev/null || true; wait $burner 2>/dev/null || true; burner=""; fi
   [ "$status" -eq 0 ] || failed+=("$mode")
 done
 
