@@ -11,13 +11,16 @@ notebook made for that:
   ``<details>`` block, so it is one click away and *Run all* never executes it. The exercise's stub cell
   and its checker call stay code cells: an untouched copy runs to the end, the checkers saying "not
   implemented yet".
-- Cells tagged ``remove-cell`` are dropped; every other code cell is kept as it is.
+- Cells tagged ``remove-cell`` are dropped; every other code cell is kept as it is (``hide-cell``, which
+  folds a check in the book, leaves a plain code cell: it must run, and Colab has no folded code cell).
 - The badge uses Colab's own image (the book's relative image would not resolve in Colab) and a line
   under it says what the copy is and links the chapter's page.
 
 An unknown directive or role stops the script with its name, so a new construct cannot reach readers
 as raw MyST. ``python ci/reader_notebooks.py`` writes ``colab/``; ``--check`` exits 1 if any copy is
-missing, stale or extra (CI runs it, like ``ci/export.py --check``).
+missing, stale or extra (CI runs it, like ``ci/export.py --check``). Since solutions do not run in a copy,
+``--dependencies`` lists every cell the copy keeps that reads a name whose latest binding in the book is
+a solution's (``tests/test_reader_notebooks.py`` requires there be none).
 """
 
 from __future__ import annotations
@@ -57,24 +60,37 @@ def published_url(root: Path = ROOT) -> str:
 
 
 def citations(bib: Path = BOOK / "references.bib") -> dict[str, tuple[str, str]]:
-    """key → (authors as cited in the text, year), e.g. ("Vaswani et al.", "2017"), read with pybtex."""
+    """key → (authors as cited in the text, year), e.g. ("Vaswani et al.", "2017"), read with pybtex.
+
+    One author is cited by surname, two as "A and B", more as "A et al."; works that would read alike
+    (He et al., 2016, twice) get the years 2016a, 2016b, … in the order of their titles.
+    """
     from pybtex.database import parse_file
 
     def plain(text: str) -> str:
-        import latexcodec  # noqa: F401 - registers the "latex" codec
+        """A BibTeX field as plain text: LaTeX accents decoded (latexcodec comes with pybtex), braces gone."""
+        if "\\" in text:
+            import latexcodec  # noqa: F401 - registers the "latex" codec
 
-        return text.replace("{", "").replace("}", "") if "\\" not in text else \
-            text.encode("utf-8").decode("latex").replace("{", "").replace("}", "")
+            text = text.encode("utf-8").decode("latex")
+        return text.replace("{", "").replace("}", "")
 
-    result = {}
+    cited, titles = {}, {}
     for key, entry in parse_file(str(bib)).entries.items():
         people = entry.persons.get("author") or entry.persons.get("editor") or []
         last = [plain(" ".join(p.prelast_names + p.last_names)) for p in people]
         if not last:
             raise ReaderCopyError(f"{bib.name}: {key} has no author")
         names = last[0] if len(last) == 1 else f"{last[0]} and {last[1]}" if len(last) == 2 else f"{last[0]} et al."
-        result[key] = (names, entry.fields.get("year", "n.d."))
-    return result
+        cited[key], titles[key] = (names, entry.fields.get("year", "n.d.")), plain(entry.fields.get("title", key))
+    alike: dict[tuple[str, str], list[str]] = {}
+    for key, citation in cited.items():
+        alike.setdefault(citation, []).append(key)
+    for (names, year), keys in alike.items():
+        if len(keys) > 1:
+            for letter, key in zip("abcdefghijklmnopqrstuvwxyz", sorted(keys, key=lambda k: titles[k].lower())):
+                cited[key] = (names, year + letter)
+    return cited
 
 
 def page_title(source: Path) -> str:
@@ -265,8 +281,9 @@ def reader_copy(path: Path, base_url: str | None = None, cites: dict | None = No
         pending: list[str] = []  # Markdown of this cell outside any solution
         for piece in split_markers(text):
             if isinstance(piece, str):
-                converted = convert_markdown(piece, ctx)
-                (solution if solution is not None else pending).append(converted)
+                converted = convert_markdown(piece, ctx).strip("\n")  # the blank lines around a marker
+                if converted.strip():
+                    (solution if solution is not None else pending).append(converted)
             elif piece.name == "exercise-start":
                 pending.append(exercise_heading(convert_roles(piece.args, ctx)))
             elif piece.name == "solution-start":
@@ -310,6 +327,117 @@ def _retitle(cell: dict, path: Path, ctx: Context) -> None:
     cell["source"] = text.splitlines(keepends=True)
 
 
+# ---------------------------------------------------------------- what later cells need from solutions
+
+
+@dataclass
+class Dependency:
+    """A cell that a reader copy keeps but that reads a name whose latest binding is in a solution.
+
+    In the reader copy the solution does not run, so the cell sees ``instead``: nothing (a NameError),
+    the exercise's stub (which raises NotImplementedError when called) or an earlier cell's value.
+    """
+
+    notebook: Path
+    cell: int  # index of the reading cell in the book notebook
+    cell_id: str
+    name: str
+    solution_cell: int  # index of the solution cell that binds the name last
+    instead: str
+
+    def __str__(self) -> str:
+        where = self.notebook.relative_to(ROOT).as_posix() if self.notebook.is_relative_to(ROOT) else self.notebook
+        return (f"{where}: cell {self.cell} (id {self.cell_id}) reads `{self.name}`, last bound by the "
+                f"solution in cell {self.solution_cell}; the reader copy gives it {self.instead}")
+
+
+def cell_roles(nb: dict) -> list[str]:
+    """Each cell's role in the reader copy: markdown, removed, stub (exercise code), solution or kept."""
+    roles, state = [], None
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            roles.append("markdown")
+            for piece in split_markers("".join(cell["source"])):
+                if isinstance(piece, Marker):
+                    state = {"exercise-start": "stub", "exercise-end": state if state == "solution" else None,
+                             "solution-start": "solution", "solution-end": None}[piece.name]
+        elif "remove-cell" in cell.get("metadata", {}).get("tags", []):
+            roles.append("removed")
+        else:
+            roles.append(state or "kept")
+    return roles
+
+
+def _scope_reads(table) -> set[str]:
+    """Global names read in nested scopes (function bodies, comprehensions, classes) of a symbol table."""
+    names = set()
+    for child in table.get_children():
+        names |= {s.get_name() for s in child.get_symbols() if s.is_referenced() and s.is_global()}
+        names |= _scope_reads(child)
+    return names
+
+
+def statement_reads_writes(source: str) -> list[tuple[set[str], set[str]]]:
+    """(global names read before being bound, names bound) for each top-level statement of a code cell.
+
+    IPython syntax (``%pip``) is turned into Python first. A name a statement both reads and binds counts
+    as read only where Python evaluates the read first: the value of an assignment, an augmented
+    assignment, the iterable of a ``for``, the context managers of a ``with``.
+    """
+    import ast
+    import builtins
+    import symtable
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    python = TransformerManager().transform_cell(source)
+    result = []
+    for node in ast.parse(python).body:
+        text = ast.get_source_segment(python, node)
+        table = symtable.symtable(text, "cell", "exec")
+        top = table.get_symbols()
+        writes = {s.get_name() for s in top if s.is_assigned() or s.is_imported() or s.is_namespace()}
+        reads = {s.get_name() for s in top if s.is_referenced()} | _scope_reads(table)
+        first = {ast.Assign: lambda n: [n.value, *n.targets], ast.AugAssign: lambda n: [n.target, n.value],
+                 ast.AnnAssign: lambda n: [n.value] if n.value else [], ast.For: lambda n: [n.iter],
+                 ast.With: lambda n: [i.context_expr for i in n.items]}.get(type(node))
+        both = reads & writes
+        if both:
+            early = set()
+            for part in first(node) if first else []:
+                early |= {n.id for n in ast.walk(part) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Store)}
+            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+                early.add(node.target.id)
+            reads = (reads - both) | (both & early)
+        result.append((reads - set(dir(builtins)), writes))
+    return result
+
+
+def solution_dependencies(path: Path) -> list[Dependency]:
+    """Every read, in a cell the reader copy keeps, of a name only a (skipped) solution binds last."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    last: dict[str, tuple[str, int]] = {}  # name → (role, cell index) of its latest binding in the book
+    seen: dict[str, tuple[str, int]] = {}  # the same, without the solutions: what the reader copy has
+    found = []
+    for index, (cell, role) in enumerate(zip(nb["cells"], cell_roles(nb))):
+        if role in ("markdown", "removed"):
+            continue
+        for reads, writes in statement_reads_writes("".join(cell["source"])):
+            if role != "solution":
+                for name in sorted(reads):
+                    if name in last and last[name][0] == "solution":
+                        before = seen.get(name)
+                        instead = ("nothing (NameError)" if before is None else
+                                   f"the stub of cell {before[1]}" if before[0] == "stub" else
+                                   f"the older value of cell {before[1]}")
+                        found.append(Dependency(path, index, cell.get("id", ""), name, last[name][1], instead))
+            for name in writes:
+                last[name] = (role, index)
+                if role != "solution":
+                    seen[name] = (role, index)
+    return found
+
+
 # ---------------------------------------------------------------- files
 
 
@@ -318,7 +446,8 @@ def book_notebooks() -> list[Path]:
 
 
 def serialise(nb: dict) -> str:
-    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    """A notebook as the book's notebooks are written (nbformat's layout): sorted keys, indent 1, UTF-8."""
+    return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
 
 
 def expected_copies() -> dict[Path, str]:
@@ -347,7 +476,13 @@ def problems(expected: dict[Path, str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Write (or --check) the reader copies under colab/.")
     parser.add_argument("--check", action="store_true", help="fail if colab/ differs from what would be written")
+    parser.add_argument("--dependencies", action="store_true",
+                        help="list (and fail on) kept cells that read a name only a solution binds")
     args = parser.parse_args(argv)
+    if args.dependencies:
+        found = [str(d) for path in book_notebooks() for d in solution_dependencies(path)]
+        print("\n".join(found) if found else "no kept cell reads a name that only a solution binds")
+        return 1 if found else 0
     expected = expected_copies()
     if args.check:
         found = problems(expected)

@@ -50,6 +50,32 @@ def expected():
 def test_every_reader_copy_is_in_sync(expected):
     assert reader.problems(expected) == [], "run python ci/reader_notebooks.py"
     assert len(expected) == len(BOOK_NOTEBOOKS) >= 20
+    assert sorted(expected) == sorted((ROOT / "colab" / p.relative_to(ROOT / "book")) for p in BOOK_NOTEBOOKS)
+
+
+def test_check_command_fails_and_names_the_file(expected, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(reader, "COLAB", tmp_path / "colab")
+    monkeypatch.setattr(reader, "expected_copies", lambda: {
+        tmp_path / "colab" / path.relative_to(ROOT / "colab"): text for path, text in expected.items()})
+    assert reader.main(["--check"]) == 1
+    out = capsys.readouterr().out
+    assert "missing: " in out and "q07-attention/attention.ipynb" in out
+    assert reader.main([]) == 0 and reader.main(["--check"]) == 0
+    copy = tmp_path / "colab" / "q07-attention" / "attention.ipynb"
+    copy.write_text(copy.read_text(encoding="utf-8").replace("Solution", "Solutoin", 1), encoding="utf-8")
+    capsys.readouterr()
+    assert reader.main(["--check"]) == 1
+    assert "stale: " in capsys.readouterr().out
+
+
+def test_copies_are_written_like_the_book_and_are_valid_notebooks():
+    import nbformat
+
+    for book in BOOK_NOTEBOOKS:
+        text = (ROOT / "colab" / book.relative_to(ROOT / "book")).read_text(encoding="utf-8")
+        nb = json.loads(text)
+        assert text == json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+        nbformat.validate(nbformat.from_dict(nb))
 
 
 def test_check_notices_a_stale_copy(expected, tmp_path, monkeypatch):
@@ -70,17 +96,27 @@ def test_check_notices_a_stale_copy(expected, tmp_path, monkeypatch):
 
 
 @pytest.fixture(params=BOOK_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def pair(request):
-    book = request.param
-    return load(book), load(ROOT / "colab" / book.relative_to(ROOT / "book"))
+def book_path(request):
+    return request.param
+
+
+@pytest.fixture
+def pair(book_path):
+    return load(book_path), load(ROOT / "colab" / book_path.relative_to(ROOT / "book"))
 
 
 def test_no_myst_is_left(pair):
+    """No directive fence, role, label target or directive option in any Markdown cell. (Code cells are
+    the book's own, unchanged: their f-strings may hold "{name}`", which is Python, not MyST.)"""
     _, copy = pair
     for cell in copy["cells"]:
         if cell["cell_type"] == "markdown":
             text = source(cell)
             assert not reader.MYST_LEFT.search(text), reader.MYST_LEFT.search(text).group(0)
+            assert not re.search(r"^\s*(`{3,}|:{3,})\{", text, re.M), "a directive fence"
+            assert not re.search(r"\{[\w:-]+\}`", text), "a role"
+            assert not re.search(r"^\([\w.-]+\)=", text, re.M), "a label target"
+            assert not re.search(r"^:(label|class|name|open):", text, re.M), "a directive option"
             assert "{cite" not in text and "{doc}" not in text and "{admonition}" not in text
 
 
@@ -96,7 +132,7 @@ def test_exercise_stubs_stay_code_and_solutions_are_folded(pair):
         assert "raise NotImplementedError" in stub and re.search(r"^check_\w+\(", stub, re.M)
     blocks = re.findall(r"<details><summary><b>Solution</b>.*?\n</details>", markdown, re.S)
     for solution in solutions:
-        assert solution not in code, "a solution is a code cell: Run all would execute it"
+        assert not any(solution.strip() in cell for cell in code), "a solution is in a code cell: Run all would run it"
         assert any(f"```python\n{solution.rstrip()}\n```" in block for block in blocks), (
             "every solution's code sits in a folded <details> block")
     assert markdown.count("<details><summary><b>Solution</b>") == sum(
@@ -110,17 +146,44 @@ def test_code_is_kept_and_removed_cells_are_gone(pair):
     solutions, _ = solutions_and_stubs(book)
     assert [source(c) for c in copy["cells"] if c["cell_type"] == "code"] == [k for k in kept if k not in solutions]
     assert not any(source(c).startswith("#| default_exp") for c in copy["cells"])
+    removed = [source(c) for c in book["cells"] if "remove-cell" in c["metadata"].get("tags", [])]
+    assert removed, "every chapter has its remove-cell export target"
+    everything = "\n".join(source(c) for c in copy["cells"])
+    assert not any(r.strip() in everything for r in removed), "a remove-cell cell's content is in the copy"
     assert all(c["outputs"] == [] and c["execution_count"] is None for c in copy["cells"] if c["cell_type"] == "code")
     assert len({c["id"] for c in copy["cells"]}) == len(copy["cells"]), "cell ids are unique"
 
 
-def test_the_badge_opens_the_copy_itself_with_colabs_image(pair):
+def test_the_badge_opens_the_copy_itself_with_colabs_image(pair, book_path):
     book, copy = pair
     first = source(copy["cells"][0])
     badge = re.search(r"\[!\[Open In Colab\]\(([^)]+)\)\]\(([^)]+)\)", first)
     assert badge.group(1) == reader.COLAB_BADGE
     assert badge.group(2) == re.search(r"\]\((https://colab[^)]+)\)", source(book["cells"][0])).group(1)
-    assert "/colab/" in badge.group(2) and "reader copy" in first
+    assert badge.group(2).startswith("https://colab.research.google.com/github/")
+    assert badge.group(2).endswith("/colab/" + book_path.relative_to(ROOT / "book").as_posix())
+    page = reader.published_url() + book_path.relative_to(ROOT).with_suffix(".html").as_posix()
+    assert "reader copy" in first and f"]({page})" in first
+
+
+def test_no_kept_cell_needs_what_only_a_solution_defines(book_path):
+    """Solutions do not run in a copy: no later cell may read a name whose latest binding is a solution's."""
+    assert [str(d) for d in reader.solution_dependencies(book_path)] == []
+
+
+def test_solution_blocks_render_as_markdown_inside_details(pair):
+    """Colab renders CommonMark with HTML: the blank lines around the body let its Markdown (prose, the
+    fenced code) render inside the <details> block instead of as raw text."""
+    from markdown_it import MarkdownIt
+
+    _, copy = pair
+    md = MarkdownIt("commonmark")
+    for cell in copy["cells"]:
+        text = source(cell)
+        if text.startswith("<details><summary><b>Solution</b>"):
+            html = md.render(text)
+            assert html.startswith("<details>") and html.rstrip().endswith("</details>")
+            assert '<pre><code class="language-python">' in html and "```" not in html
 
 
 def test_citations_and_links_point_at_the_published_book():
@@ -157,3 +220,49 @@ def test_admonitions_and_dropdowns_become_markdown(tmp_path):
     out = source(copy["cells"][1])
     assert out.startswith("> **Paper vs practice**\n>\n> The paper says $x$.")
     assert "<details><summary>Going deeper</summary>\n\nMore.\n\n</details>" in out
+
+
+def test_nested_and_colon_fenced_directives(tmp_path):
+    text = ("::::{dropdown} Going deeper\n:::{note}\nInner.\n:::\n```{tip} Careful\nTip.\n```\nAfter.\n::::\n\n"
+            "````{admonition} Outer\n:class: warning\n```{admonition} Inner\nDeep {cite:t}`k1,k2`.\n```\n````\n"
+            "(a-label)=\n## Heading\n")
+    cites = {"k1": ("Ho", "2020"), "k2": ("Li and Wu", "2021")}
+    copy = reader.reader_copy(_tiny(tmp_path, text), "https://b/", cites)
+    out = source(copy["cells"][1])
+    assert out.startswith("<details><summary>Going deeper</summary>\n\n> **Note**\n>\n> Inner.\n> **Careful**")
+    assert "After.\n\n</details>" in out
+    assert ("> **Outer**\n>\n> > **Inner**\n> >\n> > Deep [Ho (2020)](https://b/book/appendix/references.html); "
+            "[Li and Wu (2021)](https://b/book/appendix/references.html).") in out
+    assert "(a-label)=" not in out and "## Heading" in out and not reader.MYST_LEFT.search(out)
+
+
+def test_citations_read_the_bibliography():
+    cites = reader.citations()
+    assert cites["vaswani2017attention"] == ("Vaswani et al.", "2017")
+    assert cites["hochreiter1997long"] == ("Hochreiter and Schmidhuber", "1997")
+    assert cites["he2016deep"] == ("He et al.", "2016a") and cites["he2016identity"] == ("He et al.", "2016b")
+    copy = load(ROOT / "colab" / "q01-why-transformer" / "why_transformer.ipynb")
+    text = "\n".join(source(c) for c in copy["cells"])
+    refs = reader.published_url() + "book/appendix/references.html"
+    assert f"([Hochreiter and Schmidhuber, 1997]({refs}); [Cho et al., 2014]({refs}))" in text
+
+
+def test_the_dependency_check_finds_what_a_skipped_solution_leaves_undefined(tmp_path):
+    def md(text):
+        return {"cell_type": "markdown", "metadata": {}, "source": text}
+
+    def code(text):
+        return {"cell_type": "code", "metadata": {}, "source": text, "outputs": [], "execution_count": None}
+
+    cells = [md("```{exercise-start} ★ · 5 min · T\n:label: t\n```\nWrite f."),
+             code("def f(x):\n    raise NotImplementedError\n\n\ncheck_f(f)"),
+             md("```{exercise-end}\n```\n```{solution-start} t\n:class: dropdown\n```"),
+             code("def f(x):\n    return x\n\n\ncheck_f(f)\nresult, model = f(2), 3"),
+             md("```{solution-end}\n```"),
+             code("%pip install nothing\nprint(f(1), result)\nmodel = model + 1\nfor i in range(2):\n    i = i + 1\n"
+                  "result = 0\nprint(result)")]
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    found = {(d.cell, d.name, d.solution_cell): d.instead for d in reader.solution_dependencies(path)}
+    assert found == {(5, "f", 3): "the stub of cell 1", (5, "result", 3): "nothing (NameError)",
+                     (5, "model", 3): "nothing (NameError)"}
