@@ -230,6 +230,40 @@ def image_problems(page, origin: str) -> list[str]:
     return problems
 
 
+def font_problems(page, origin: str) -> list[str]:
+    """Every font file the page's style sheets declare (``@font-face``) is served by the book.
+
+    A browser fetches a font only when a glyph needs it, and a 404 on it may come after the page looks
+    settled, so watching requests catches a wrong font path only now and then (the widget manager's
+    Font Awesome files were asked for under ``<page>/@jupyter-widgets/``). Fetching every declared URL
+    catches it on every run."""
+    urls = page.evaluate("""() => {
+        const urls = new Set();
+        for (const sheet of document.styleSheets) {
+            let rules;
+            try { rules = sheet.cssRules; } catch (e) { continue; }  // another origin's sheet
+            const base = sheet.href || document.baseURI;
+            for (const rule of rules) {
+                if (!(rule instanceof CSSFontFaceRule)) continue;
+                const src = rule.style.getPropertyValue('src');
+                for (const m of src.matchAll(/url\\(\\s*["']?([^"')]+)["']?\\s*\\)/g)) {
+                    if (!m[1].startsWith('data:')) urls.add(new URL(m[1], base).href.split('#')[0]);
+                }
+            }
+        }
+        return [...urls];
+    }""")
+    problems = []
+    for url in urls:
+        if not url.startswith(origin):
+            problems.append(f"a font is loaded from another server: {url}")
+            continue
+        status = page.evaluate("u => fetch(u, {method: 'HEAD'}).then(r => r.status, () => 0)", url)
+        if status != 200:
+            problems.append(f"a declared font does not load (HTTP {status}): {url}")
+    return problems
+
+
 def solution_problems(page) -> list[str]:
     """Exercise solutions are folded until their title is clicked."""
     problems = []

@@ -10,6 +10,7 @@ from bookpages import (
     BUILD,
     ROOT,
     colab_problems,
+    font_problems,
     image_problems,
     math_problems,
     release_tag,
@@ -109,3 +110,15 @@ def test_a_raw_markdown_table_is_caught(page, broken_site):
     url = break_page(broken_site, lambda html: html.replace("</article>", "<p>| a | b |\n|---|---|</p></article>", 1))
     visit(page, url)
     assert any("Markdown table was left as raw text" in p for p in math_problems(page))
+
+
+def test_a_font_under_a_wrong_path_is_caught(page, broken_site):
+    # Without widgets-paths.js the widget manager declares its Font Awesome files under the page's own
+    # folder, the 404 that once reached CI; an @font-face added by hand covers a page without widgets.
+    url = break_page(broken_site, lambda html: re.sub(r'<script src="[^"]*widgets-paths\.js[^"]*"></script>', "", html)
+                     .replace("</head>", "<style>@font-face { font-family: t18-missing; src: url(nowhere/x.woff2); }</style></head>"))
+    visit(page, url)
+    problems = font_problems(page, broken_site[1])
+    assert any("nowhere/x.woff2" in p for p in problems), problems
+    if "widgets-paths.js" in broken_site[2]:
+        assert any("@jupyter-widgets/" in p for p in problems), problems

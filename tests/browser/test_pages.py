@@ -14,6 +14,7 @@ from bookpages import (
     BUILD,
     SHOTS,
     colab_problems,
+    font_problems,
     image_problems,
     math_problems,
     precomputed_slider_count,
@@ -48,7 +49,7 @@ def test_page_works_in_the_browser(page, site, html, source):
     page.screenshot(path=str(SHOTS / (html.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)
     problems = (result.errors + result.failed + math_problems(page) + widget_problems(page)
                 + slider_problems(page) + colab_problems(page, source) + solution_problems(page)
-                + image_problems(page, site))
+                + image_problems(page, site) + font_problems(page, site))
     assert not problems, f"{html}:\n- " + "\n- ".join(problems)
 
 
