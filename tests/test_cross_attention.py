@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from transformer18.cross_attention import CrossAttentionAligner, ideal_alignment, reverse_odd_batch
+from transformer18.multihead import MultiHeadAttention
 from transformer18.positional import sinusoidal_encoding
 
 VOCAB_SIZE, SRC_LEN, TGT_LEN = 30, 10, 5
@@ -140,13 +140,9 @@ def test_memory_is_scaled_embedding_plus_sinusoidal_positions():
 def test_equals_torch_multihead_attention_with_one_head():
     """With d_k = d_model, the model is generator(nn.MultiheadAttention(queries, memory, memory))."""
     model = make(d_k=None)
-    reference = nn.MultiheadAttention(32, num_heads=1, batch_first=True)
-    attn = model.cross_attn
-    with torch.no_grad():
-        reference.in_proj_weight.copy_(torch.cat([attn.w_q.weight, attn.w_k.weight, attn.w_v.weight]))
-        reference.in_proj_bias.copy_(torch.cat([attn.w_q.bias, attn.w_k.bias, attn.w_v.bias]))
-        reference.out_proj.weight.copy_(torch.eye(32))
-        reference.out_proj.bias.zero_()
+    one_head = MultiHeadAttention(32, 1)  # Q12's layer with the model's W_Q, W_K, W_V and W_O = I
+    one_head.load_state_dict({**model.cross_attn.state_dict(), "w_o.weight": torch.eye(32), "w_o.bias": torch.zeros(32)})
+    reference = one_head.to_torch()
     src = torch.randint(4, VOCAB_SIZE, (3, 9))  # k_len 9, q_len 5
     memory = model.memory(src)
     queries = model.queries.expand(3, -1, -1)

@@ -7,17 +7,6 @@ from torch import nn
 from transformer18.multihead import MultiHeadAttention, merge_heads, split_heads
 
 
-def to_torch(ours: MultiHeadAttention) -> nn.MultiheadAttention:
-    """nn.MultiheadAttention with our weights: in_proj = cat(w_q, w_k, w_v), out_proj = w_o."""
-    reference = nn.MultiheadAttention(ours.d_model, ours.n_heads, batch_first=True)
-    with torch.no_grad():
-        reference.in_proj_weight.copy_(torch.cat([ours.w_q.weight, ours.w_k.weight, ours.w_v.weight]))
-        reference.in_proj_bias.copy_(torch.cat([ours.w_q.bias, ours.w_k.bias, ours.w_v.bias]))
-        reference.out_proj.weight.copy_(ours.w_o.weight)
-        reference.out_proj.bias.copy_(ours.w_o.bias)
-    return reference
-
-
 def random_case(seed: int):
     """Random sizes, self- or cross-attention, and one of four mask kinds (no row fully masked)."""
     g = torch.Generator().manual_seed(seed)
@@ -60,7 +49,7 @@ def test_equals_nn_multihead_attention(seed):
     d_model, n_heads, (query, key, value), mask, torch_kwargs = random_case(seed)
     torch.manual_seed(seed)
     ours = MultiHeadAttention(d_model, n_heads).eval()
-    reference = to_torch(ours).eval()
+    reference = ours.to_torch()
     with torch.no_grad():
         expected, expected_weights = reference(query, key, value, average_attn_weights=False, **torch_kwargs)
         out = ours(query, key, value, mask=mask)
@@ -72,7 +61,7 @@ def test_equals_nn_multihead_attention(seed):
 def test_gradients_equal_nn_multihead_attention():
     torch.manual_seed(0)
     ours = MultiHeadAttention(12, 3)
-    reference = to_torch(ours)
+    reference = ours.to_torch()
     query, memory = torch.randn(2, 4, 12), torch.randn(2, 6, 12)
     ours(query, memory, memory).square().sum().backward()
     reference(query, memory, memory, need_weights=False)[0].square().sum().backward()
@@ -176,6 +165,7 @@ def test_each_head_reads_only_its_block_of_w_q():
     assert not torch.allclose(after[:, 1], before[:, 1])
 
 
+# Same shape as test_feedforward's dropout test on purpose: each module's file shows its own dropout contract.
 def test_dropout_acts_on_weights_in_training_only():
     torch.manual_seed(4)
     layer = MultiHeadAttention(8, 2, dropout=0.5)
@@ -288,3 +278,39 @@ def test_fused_path_refuses_bad_masks_like_the_explicit_one():
         fused(x, x, x, torch.ones(3, 3, dtype=torch.bool)[None, None])
     with pytest.raises(ValueError, match="fused must be True or False"):
         MultiHeadAttention(8, 2, fused="yes")
+
+
+def test_to_torch_is_the_inverse_of_from_torch():
+    torch.manual_seed(6)
+    ours = MultiHeadAttention(12, 3, dropout=0.25).double().eval()
+    theirs = ours.to_torch()
+    assert isinstance(theirs, nn.MultiheadAttention) and theirs.batch_first and not theirs.training
+    assert theirs.dropout == 0.25 and theirs.in_proj_weight.dtype == torch.float64
+    q, kv = torch.randn(2, 5, 12, dtype=torch.float64), torch.randn(2, 7, 12, dtype=torch.float64)
+    padding = (torch.arange(7) < torch.tensor([[7], [4]]))[:, None, None, :]  # (batch, 1, 1, k_len)
+    expected = theirs(q, kv, kv, key_padding_mask=~padding[:, 0, 0], need_weights=False)[0]
+    torch.testing.assert_close(ours(q, kv, kv, padding), expected)
+    back = MultiHeadAttention.from_torch(theirs)
+    assert all(torch.equal(a, b.to(a)) for a, b in zip(ours.state_dict().values(), back.state_dict().values()))
+    assert ours.train().to_torch().training
+
+
+@pytest.mark.parametrize("mask", [
+    torch.tensor([[True, False, True], [False, False, False], [True, True, True], [False, False, False]]),
+    torch.tensor([[True, True, False], [False, False, False]])[:, None, None, :],  # sequence 2: no real key
+], ids=["two blind queries", "an all-padding sequence"])
+def test_a_fully_masked_row_gets_uniform_weights_on_both_paths(mask):
+    torch.manual_seed(7)
+    explicit = MultiHeadAttention(8, 2).eval()
+    fused = MultiHeadAttention(8, 2, fused=True).eval()
+    fused.load_state_dict(explicit.state_dict())
+    q, kv = torch.randn(2, 4, 8), torch.randn(2, 3, 8)
+    out = explicit(q, kv, kv, mask)  # (batch, q_len, d_model)
+    torch.testing.assert_close(fused(q, kv, kv, mask), out)
+    assert torch.isfinite(out).all()
+    blind = ~mask.expand(2, 2, 4, 3).any(dim=-1)  # (batch, heads, q_len): queries with no allowed key
+    torch.testing.assert_close(explicit.attn_weights[blind], torch.full((int(blind.sum()), 3), 1 / 3))
+    with torch.no_grad():
+        average = explicit.w_o(explicit.w_v(kv).mean(dim=1))  # (batch, d_model): uniform weights in every head
+    rows = blind.all(dim=1)  # (batch, q_len)
+    torch.testing.assert_close(out[rows], average[:, None].expand(2, 4, 8)[rows])

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from transformer18.attention import attention
+from transformer18.multihead import MultiHeadAttention
 from transformer18.projections import SingleHeadAttention
 
 
@@ -30,13 +31,11 @@ def test_equals_sdpa_on_the_projected_tensors(seed, batch, q_len, k_len, d_model
 
 
 def copy_into_mha(head: SingleHeadAttention) -> nn.MultiheadAttention:
-    mha = nn.MultiheadAttention(head.d_model, num_heads=1, batch_first=True)
-    with torch.no_grad():
-        mha.in_proj_weight.copy_(torch.cat([head.w_q.weight, head.w_k.weight, head.w_v.weight]))
-        mha.in_proj_bias.copy_(torch.cat([head.w_q.bias, head.w_k.bias, head.w_v.bias]))
-        mha.out_proj.weight.copy_(torch.eye(head.d_model))
-        mha.out_proj.bias.zero_()
-    return mha
+    """One head as nn.MultiheadAttention: Q12's one-head layer with the head's W_Q, W_K, W_V and W_O = I."""
+    one_head = MultiHeadAttention(head.d_model, 1)
+    one_head.load_state_dict({**head.state_dict(), "w_o.weight": torch.eye(head.d_model),
+                              "w_o.bias": torch.zeros(head.d_model)})
+    return one_head.to_torch()
 
 
 @pytest.mark.parametrize("seed, batch, q_len, k_len, d_model", [(0, 2, 5, 5, 12), (1, 3, 4, 9, 8), (2, 1, 6, 2, 16)])

@@ -43,8 +43,11 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 
 # %% ../../book/q12-multi-head/multi_head.ipynb #9e8bc6e6
 def _fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
-                     dropout_p: float) -> torch.Tensor:
-    """Eq. 1 in PyTorch's fused kernel, with the mask checks of ``scaled_dot_product_attention``."""
+                     dropout_p: float, scale: float | None = None) -> torch.Tensor:
+    """Eq. 1 in PyTorch's fused kernel, with the mask checks and the fully masked rows of
+    ``scaled_dot_product_attention``: a query whose every key is masked gets uniform weights, the average
+    of all values. (The kernel alone gives such a row zeros since torch 2.5, NaN before.) ``scale``
+    replaces 1/√d_k."""
     if mask is not None:
         scores_shape = (*q.shape[:-1], k.size(-2))  # (batch, heads, q_len, k_len)
         if mask.dtype != torch.bool:
@@ -56,7 +59,11 @@ def _fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: to
         if not fits:
             raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
                              f"{scores_shape}, i.e. (..., q_len, k_len)")
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)  # (batch, heads, q_len, d_k)
+        if not mask.any(dim=-1).all():  # a query with no allowed key: fill as the explicit path does
+            mask = torch.zeros(mask.shape, dtype=q.dtype, device=mask.device).masked_fill(
+                ~mask, torch.finfo(q.dtype).min)  # added to the scores: its rows turn uniform, the others as before
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p,
+                                          scale=scale)  # (batch, heads, q_len, d_k)
 
 
 class MultiHeadAttention(nn.Module):
@@ -64,12 +71,13 @@ class MultiHeadAttention(nn.Module):
     (Vaswani et al., 2017, §3.2.2), with d_k = d_v = d_model / n_heads.
 
     Equal to ``nn.MultiheadAttention(d_model, n_heads, batch_first=True)`` when its ``in_proj_weight``
-    is ``cat(w_q, w_k, w_v)``, its ``out_proj`` is ``w_o`` and its mask is ``~mask``. Keeps the last
-    attention weights in ``attn_weights`` (batch, heads, q_len, k_len).
+    is ``cat(w_q, w_k, w_v)``, its ``out_proj`` is ``w_o`` and its mask is ``~mask`` (``to_torch`` builds
+    it, ``from_torch`` copies one back). Keeps the last attention weights in ``attn_weights``
+    (batch, heads, q_len, k_len).
 
     ``fused=True`` computes Eq. 1 with PyTorch's fused ``F.scaled_dot_product_attention``, which never
-    stores the weights: faster for training, ``attn_weights`` stays None, and a query whose every key is
-    masked gets a zero output instead of the uniform average.
+    stores the weights: faster for training, and ``attn_weights`` stays None. Both paths give a query
+    whose every key is masked uniform weights: the average of all values.
     """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, fused: bool = False):
@@ -124,3 +132,14 @@ class MultiHeadAttention(nn.Module):
                 layer.weight.copy_(weight)
                 layer.bias.copy_(bias)
         return ours
+
+    def to_torch(self) -> nn.MultiheadAttention:
+        """The inverse of ``from_torch``: an ``nn.MultiheadAttention(d_model, n_heads, dropout, batch_first=True)``
+        holding this layer's weights, on its device and dtype, in its train or eval mode. Pass it ``~mask``."""
+        mha = nn.MultiheadAttention(self.d_model, self.n_heads, self.dropout.p, batch_first=True).to(self.w_q.weight)
+        with torch.no_grad():
+            mha.in_proj_weight.copy_(torch.cat([self.w_q.weight, self.w_k.weight, self.w_v.weight]))  # (3·d_model, d_model)
+            mha.in_proj_bias.copy_(torch.cat([self.w_q.bias, self.w_k.bias, self.w_v.bias]))  # (3·d_model,)
+            mha.out_proj.weight.copy_(self.w_o.weight)
+            mha.out_proj.bias.copy_(self.w_o.bias)
+        return mha.train(self.training)
