@@ -46,6 +46,73 @@ def test_expect_close_reports_shape_and_difference():
     checks.expect_close(torch.ones(3), torch.ones(3), "never")
 
 
+# ---------------------------------------------------------------- diagnose: mistakes as data
+
+MISTAKES = [(torch.tensor([1.0, 2.0]), "first"), (torch.tensor([1.0, 2.0]), "second"),
+            (torch.tensor([0.0, 0.0]), "zeros")]
+
+
+def test_diagnose_passes_the_expected_value():
+    checks.diagnose(torch.tensor([1.0, 1.0 + 1e-7]), torch.ones(2), MISTAKES, "never")
+    checks.diagnose(3, 3, [(3, "never")])
+
+
+def test_diagnose_names_the_first_matching_mistake():
+    with pytest.raises(CheckFailed, match="^first$"):
+        checks.diagnose(torch.tensor([1.0, 2.0]), torch.ones(2), MISTAKES, "otherwise")
+    with pytest.raises(CheckFailed, match="^zeros$"):
+        checks.diagnose(torch.zeros(2), torch.ones(2), MISTAKES, "otherwise")
+
+
+def test_diagnose_falls_back_to_otherwise_with_the_largest_difference():
+    with pytest.raises(CheckFailed, match=r"^otherwise \(largest difference 2\)$"):
+        checks.diagnose(torch.tensor([3.0, 1.0]), torch.ones(2), MISTAKES, "otherwise")
+    with pytest.raises(CheckFailed, match="^otherwise$"):
+        checks.diagnose(torch.tensor([True, False]), torch.tensor([True, True]), [], "otherwise")
+    with pytest.raises(CheckFailed, match="^off by one$"):
+        checks.diagnose(5, 4, [(3, "never")], "off by one")
+
+
+def test_diagnose_reports_a_shape_mismatch_after_the_mistakes():
+    with pytest.raises(CheckFailed, match=r"^must be \(n,\): got shape \(1, 2\), expected \(2,\)$"):
+        checks.diagnose(torch.ones(1, 2), torch.ones(2), MISTAKES, "otherwise", shape="must be (n,)")
+    with pytest.raises(CheckFailed, match=r"^otherwise: got shape \(3,\)"):
+        checks.diagnose(torch.ones(3), torch.ones(2), MISTAKES, "otherwise")
+    with pytest.raises(CheckFailed, match="^too long$"):  # a mistake may have another shape than the answer
+        checks.diagnose(torch.ones(3), torch.ones(2), [(torch.ones(3), "too long")], "otherwise")
+    with pytest.raises(CheckFailed, match="^return a tensor, got list$"):
+        checks.diagnose([1.0, 1.0], torch.ones(2), MISTAKES, "otherwise")
+
+
+def test_diagnose_never_blames_a_mistake_that_gives_the_right_answer_here():
+    with pytest.raises(CheckFailed, match="^zeros$"):
+        checks.diagnose(torch.zeros(2), torch.ones(2), [(torch.ones(2), "same as right"), *MISTAKES], "otherwise")
+
+
+def test_diagnose_conditions_and_lazy_variants():
+    computed = []
+
+    def lazy():
+        computed.append(1)
+        return torch.zeros(2)
+
+    checks.diagnose(torch.ones(2), torch.ones(2), [(lazy, "zeros")])
+    assert not computed  # a lazy variant runs only for a wrong answer
+    with pytest.raises(CheckFailed, match="^zeros$"):
+        checks.diagnose(torch.zeros(2), torch.ones(2), [(False, "no"), (lambda: 1 / 0, "cannot run"), (lazy, "zeros")])
+    with pytest.raises(CheckFailed, match="^condition$"):
+        checks.diagnose(torch.zeros(2), torch.ones(2), [(True, "condition"), (lazy, "zeros")])
+
+
+def test_diagnose_tolerances_and_exact_tensors():
+    checks.diagnose(torch.tensor([1.001]), torch.tensor([1.0]), otherwise="never", atol=1e-2)
+    with pytest.raises(CheckFailed, match="never"):
+        checks.diagnose(torch.tensor([1.001]), torch.tensor([1.0]), otherwise="never", atol=0, rtol=0)
+    assert checks.matches(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
+    assert not checks.matches(torch.tensor([[1, 2]]), torch.tensor([1, 2]))
+    assert checks.matches(0.1 + 0.2, 0.3) and not checks.matches("0.3", 0.3) and not checks.matches(True, 1)
+
+
 # ---------------------------------------------------------------- Q1: rnn_forward
 
 

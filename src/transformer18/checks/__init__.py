@@ -7,23 +7,41 @@ Each ``check_<thing>(reader_fn)`` runs the reader's function on known cases and
 * raises :class:`CheckFailed` (an ``AssertionError``) with a specific hint for wrong code;
 * prints a ✓ line for correct code.
 
-Checkers live in one module per concept (``recurrence``, ``parameters``, …); every ``check_*`` name of
-every module in this package is available here, so chapters write
-``from transformer18.checks import check_rnn_forward``.
+Checkers live in one module per concept (``recurrence``, ``parameters``, …); every ``check_*`` name in the
+``__all__`` of a module of this package is available here, so chapters write
+``from transformer18.checks import check_rnn_forward``. A checker's module is imported only when one of its
+names is asked for (the table below reads each module's ``__all__`` without importing it), so a chapter's
+checkers never import the package modules of later chapters.
 """
 
+import ast
 import importlib
-import pkgutil
+from pathlib import Path
 
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import CheckFailed, checker, diagnose, expect, expect_close, matches
 
-__all__ = ["CheckFailed", "checker", "expect", "expect_close"]
 
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
-    if _info.name.startswith("_"):
-        continue
-    _module = importlib.import_module(f"{__name__}.{_info.name}")
-    for _name in getattr(_module, "__all__", []):
-        if _name.startswith("check_"):
-            globals()[_name] = getattr(_module, _name)
-            __all__.append(_name)
+def _declared(path: Path) -> list[str]:
+    """The names in the ``__all__ = [...]`` of a module's source."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return ast.literal_eval(node.value)
+    return []
+
+
+_MODULE_OF = {name: path.stem for path in sorted(Path(__file__).parent.glob("[!_]*.py"))
+              for name in _declared(path) if name.startswith("check_")}
+
+__all__ = ["CheckFailed", "checker", "diagnose", "expect", "expect_close", "matches", *_MODULE_OF]
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_MODULE_OF[name]}"), name)
+    globals()[name] = value  # later look-ups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

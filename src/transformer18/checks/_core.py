@@ -1,13 +1,15 @@
-"""The exercise framework: the ``checker`` decorator and the ``expect`` helpers."""
+"""The exercise framework: the ``checker`` decorator, ``expect`` helpers and ``diagnose``, which states a
+checker's known mistakes as data: each a wrong variant of the answer with the hint it earns."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 
 import torch
 
-__all__ = ["CheckFailed", "checker", "expect", "expect_close"]
+__all__ = ["CheckFailed", "checker", "diagnose", "expect", "expect_close", "matches"]
 
 
 class CheckFailed(AssertionError):
@@ -22,15 +24,55 @@ def expect(condition: bool, hint: str) -> None:
 
 def expect_close(actual, expected, hint: str, *, atol: float = 1e-5, rtol: float = 1e-4) -> None:
     """Fail with ``hint`` (and the largest difference) unless ``actual`` matches ``expected``."""
-    actual = torch.as_tensor(actual)
-    expected = torch.as_tensor(expected)
-    if actual.shape != expected.shape:
-        raise CheckFailed(f"{hint} (shape {tuple(actual.shape)}, expected {tuple(expected.shape)})")
-    try:
-        torch.testing.assert_close(actual.to(expected.dtype), expected, atol=atol, rtol=rtol)
-    except AssertionError:
-        diff = (actual.to(expected.dtype) - expected).abs().max().item()
-        raise CheckFailed(f"{hint} (largest difference {diff:.3g})") from None
+    diagnose(torch.as_tensor(actual), torch.as_tensor(expected), otherwise=hint, atol=atol, rtol=rtol)
+
+
+def matches(actual, expected, *, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    """Whether ``actual`` equals ``expected``: tensors of one shape (close if both are floating point),
+    numbers within the tolerances, anything else by ``==``."""
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+            return False
+        actual, expected = actual.detach().cpu(), expected.detach().cpu()
+        if actual.is_floating_point() and expected.is_floating_point():
+            return torch.allclose(actual.double(), expected.double(), atol=atol, rtol=rtol)
+        return bool((actual == expected).all())
+    if isinstance(expected, float) and isinstance(actual, (int, float)) and not isinstance(actual, bool):
+        return math.isclose(actual, expected, abs_tol=atol, rel_tol=rtol)
+    return type(actual) is type(expected) and actual == expected
+
+
+def diagnose(actual, expected, mistakes: Iterable[tuple[object, str]] = (), otherwise: str = "wrong answer", *,
+             shape: str | None = None, atol: float = 1e-5, rtol: float = 1e-4) -> None:
+    """Pass if ``actual`` matches ``expected``; otherwise fail with the hint of the first mistake it shows.
+
+    ``mistakes`` is a catalogue of ``(variant, hint)`` pairs, tried in order. A variant is the value a known
+    mistake produces (it names ``actual`` when ``actual`` matches it and ``expected`` does not), a
+    zero-argument function computing that value only when needed (skipped if it raises: the mistake cannot
+    occur on this case), or a bool: a condition that names the mistake when True. With no mistake found the
+    check fails with ``otherwise``; for tensors, first with ``shape`` (or ``otherwise``) and the two shapes if
+    they differ, else with the largest difference.
+    """
+    if matches(actual, expected, atol=atol, rtol=rtol):
+        return
+    for variant, hint in mistakes:
+        if callable(variant):
+            try:
+                variant = variant()
+            except Exception:  # noqa: BLE001 - a variant that cannot be computed here does not apply
+                continue
+        if variant is True or (not isinstance(variant, bool) and matches(actual, variant, atol=atol, rtol=rtol)
+                               and not matches(variant, expected, atol=atol, rtol=rtol)):
+            raise CheckFailed(hint)
+    if isinstance(expected, torch.Tensor):
+        expect(isinstance(actual, torch.Tensor), f"return a tensor, got {type(actual).__name__}")
+        if actual.shape != expected.shape:
+            raise CheckFailed(f"{shape or otherwise}: got shape {tuple(actual.shape)}, expected "
+                              f"{tuple(expected.shape)}")
+        if actual.is_floating_point() and expected.is_floating_point():
+            diff = (actual.detach().cpu().double() - expected.detach().cpu().double()).abs().max().item()
+            raise CheckFailed(f"{otherwise} (largest difference {diff:.3g})")
+    raise CheckFailed(otherwise)
 
 
 def checker(title: str) -> Callable[[Callable], Callable[[Callable], None]]:
