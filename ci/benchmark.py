@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT / "ci"))
 
 
 def capstone(seeds: list[int], lrs: list[float], steps: int) -> list[str]:
+    from transformer18.date_translator import train_date_translator, train_torch_baseline
     from transformer18.dates import make_date_data
-    from transformer18.translate import train_date_translator, train_torch_baseline
 
     lines = ["| model | seed | lr | ms per step | steps to 99% | training s to 99% | test exact match |",
              "|---|---|---|---|---|---|---|"]

@@ -25,8 +25,9 @@ from transformer18.ablations import (
 )
 from transformer18.checks.model import _scramble_
 from transformer18.config import TransformerConfig
+from transformer18.decoder import subsequent_mask
 from transformer18.feedforward import PositionwiseFeedForward
-from transformer18.masks import causal_mask, decoder_self_mask, padding_mask
+from transformer18.masks import decoder_self_mask, padding_mask
 from transformer18.model import DecoderLayer, EncoderLayer, Transformer, use_fused_kernels
 from transformer18.multihead import MultiHeadAttention
 from transformer18.norm import LayerNorm
@@ -253,7 +254,7 @@ def test_no_residual_decoder_layer_by_hand(norm_first):
     layer = scrambled_layer(DecoderLayer, norm_first, seed=7)
     x, memory = torch.randn(2, 4, 12), torch.randn(2, 6, 12)
     src_mask = padding_mask(torch.tensor([[3, 4, 5, 6, 7, 8], [3, 4, 5, 6, 0, 0]]), PAD)
-    tgt_mask = causal_mask(4)
+    tgt_mask = subsequent_mask(4)
     n1, n2, n3 = layer.norm1, layer.norm2, layer.norm3
     with torch.no_grad():
         if norm_first:
@@ -277,8 +278,6 @@ def test_no_layer_norm_is_x_plus_sublayer():
     with torch.no_grad():
         y = x + layer.self_attn(x, x, x)
         torch.testing.assert_close(ablate(layer, "no layer norm")(x), y + layer.feed_forward(y))
-    with pytest.raises(ValueError, match="NoLayerNorm expects a last dimension of d_model=12"):
-        NoLayerNorm(12)(torch.randn(3, 7))
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -291,9 +290,14 @@ def test_no_ffn_equals_torch_with_a_zero_second_linear(norm_first):
         reference.linear2.bias.zero_()
         x = torch.randn(3, 7, 12)
         torch.testing.assert_close(ours(x), reference(x))
-    assert torch.equal(NoFeedForward(12)(x), torch.zeros_like(x))
+
+
+@pytest.mark.parametrize("removed", [NoLayerNorm, NoFeedForward])
+def test_removed_sublayers_keep_the_shape_and_check_the_width(removed):
+    x = torch.randn(3, 7, 12)
+    assert torch.equal(removed(12)(x), x if removed is NoLayerNorm else torch.zeros_like(x))
     with pytest.raises(ValueError, match="x must end with d_model=12 features"):
-        NoFeedForward(12)(torch.randn(2, 5))
+        removed(12)(torch.randn(2, 5))
 
 
 # ---------------------------------------------------------------------------------------- heads and scaling
@@ -328,12 +332,10 @@ def test_unscaled_attention_equals_torch_with_q_scaled_by_root_dk(fused):
     torch.manual_seed(11)
     ours = ablate(MultiHeadAttention(12, 3), "no scaling")
     ours.fused = fused
-    reference = nn.MultiheadAttention(12, 3, batch_first=True)
+    reference = ours.to_torch()
     with torch.no_grad():
-        reference.in_proj_weight.copy_(torch.cat([ours.w_q.weight * 2.0, ours.w_k.weight, ours.w_v.weight]))
-        reference.in_proj_bias.copy_(torch.cat([ours.w_q.bias * 2.0, ours.w_k.bias, ours.w_v.bias]))  # √d_k = 2
-        reference.out_proj.weight.copy_(ours.w_o.weight)
-        reference.out_proj.bias.copy_(ours.w_o.bias)
+        reference.in_proj_weight[:12] *= 2.0  # W_Q, and its bias below, times √d_k = 2
+        reference.in_proj_bias[:12] *= 2.0
         query, memory = torch.randn(2, 4, 12), torch.randn(2, 5, 12)
         mask = padding_mask(torch.tensor([[4, 5, 6, 7, 8], [4, 5, 6, 0, 0]]), PAD)
         got = ours(query, memory, memory, mask)
@@ -347,10 +349,10 @@ def test_unscaled_attention_weights_are_softmax_of_raw_dot_products():
     ours = ablate(MultiHeadAttention(16, 2), "no scaling")
     x = torch.randn(3, 5, 16)
     with torch.no_grad():
-        ours(x, x, x, causal_mask(5))
+        ours(x, x, x, subsequent_mask(5))
         q = ours.w_q(x).reshape(3, 5, 2, 8).transpose(1, 2)  # (batch, heads, len, d_k)
         k = ours.w_k(x).reshape(3, 5, 2, 8).transpose(1, 2)
-        scores = (q @ k.transpose(-2, -1)).masked_fill(~causal_mask(5), float("-inf"))  # no / √d_k
+        scores = (q @ k.transpose(-2, -1)).masked_fill(~subsequent_mask(5), float("-inf"))  # no / √d_k
         torch.testing.assert_close(ours.attn_weights, scores.softmax(-1))
     assert math.isclose(ours.attn_weights[0, 0, 3].sum().item(), 1.0, rel_tol=1e-6)
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from transformer18 import distributed, notebook, translate
+from transformer18 import date_translator, distributed, notebook
+from transformer18.date_translator import DateTranslator, train_date_translator
 from transformer18.distributed import (
     BIGGER,
     bf16_supported,
@@ -25,7 +26,6 @@ from transformer18.distributed import (
     replica_difference,
     training_kwargs,
 )
-from transformer18.translate import DateTranslator, train_date_translator
 
 # A tiny model, a global batch of 8 (4 per process), warm-up over 5 steps to a high rate: 25 steps of Adam.
 TINY = ["--device", "cpu", "--d-model", "16", "--n-heads", "2", "--n-layers", "1", "--d-ff", "32", "--batch-size", "8",
@@ -63,8 +63,8 @@ def one_process():
 
 
 def logits(model: torch.nn.Module, translator: DateTranslator) -> torch.Tensor:
-    data = translate.make_date_data(1)
-    batch = next(translate.date_batches(data.valid, translator.src_vocab, translator.tgt_vocab, 50, seed=2))
+    data = date_translator.make_date_data(1)
+    batch = next(date_translator.date_batches(data.valid, translator.src_vocab, translator.tgt_vocab, 50, seed=2))
     with torch.no_grad():
         return model.eval()(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)  # (50, tgt_len, tgt_vocab)
 
@@ -109,7 +109,7 @@ def test_rank0_checkpoint_loads_in_one_process_and_translates(two_processes, one
     work, _, _ = two_processes
     translator = DateTranslator.load(work / "rank0.pt")
     assert next(translator.model.parameters()).device.type == "cpu"
-    texts = [text for text, _ in translate.make_date_data(1).valid.sample(40, seed=3)]
+    texts = [text for text, _ in date_translator.make_date_data(1).valid.sample(40, seed=3)]
     outputs = translator.translate(texts)
     assert len(outputs) == 40 and all(set(o) <= set("0123456789-") and len(o) <= 11 for o in outputs)
     assert outputs == one_process.translate(texts)
@@ -274,14 +274,14 @@ def test_the_backend_follows_the_device(monkeypatch):
 def test_cuda_is_picked_when_present_and_local_rank_picks_the_gpu(monkeypatch):
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert notebook.device() == torch.device("cpu") and translate.training_device(None) == torch.device("cpu")
+    assert notebook.device() == torch.device("cpu") and date_translator.training_device(None) == torch.device("cpu")
     monkeypatch.setenv("LOCAL_RANK", "1")
-    assert translate.training_device(None) == torch.device("cpu")  # torchrun without GPUs: the CPU
+    assert date_translator.training_device(None) == torch.device("cpu")  # torchrun without GPUs: the CPU
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert translate.training_device(None) == torch.device("cuda", 1)  # under torchrun: this process's GPU
-    assert translate.training_device("cpu") == torch.device("cpu")  # an explicit device wins
+    assert date_translator.training_device(None) == torch.device("cuda", 1)  # under torchrun: this process's GPU
+    assert date_translator.training_device("cpu") == torch.device("cpu")  # an explicit device wins
     monkeypatch.delenv("LOCAL_RANK")
-    assert notebook.device() == torch.device("cuda") and translate.training_device(None) == torch.device("cuda")
+    assert notebook.device() == torch.device("cuda") and date_translator.training_device(None) == torch.device("cuda")
 
 
 def test_bf16_is_native_on_cpus_and_on_ampere_gpus_only(monkeypatch):

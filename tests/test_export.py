@@ -108,4 +108,4 @@ def test_the_import_order_rule_can_fail():
     text = export.HEADER + " ../../book/q01-why-transformer/why_transformer.ipynb.\nfrom .config import X\n"
     assert chapter_of(text) == 1 and imported_modules(text) == {"config"}
     assert chapter_of(generated()["config.py"]) == 2  # so Q1 importing config would be refused above
-    assert chapter_of(generated()["translate.py"]) > chapter_of(generated()["dates.py"]) > chapter_of(generated()["training.py"])
+    assert chapter_of(generated()["date_translator.py"]) > chapter_of(generated()["dates.py"]) > chapter_of(generated()["training.py"])

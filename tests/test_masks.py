@@ -3,36 +3,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transformer18.decoder import subsequent_mask
 from transformer18.embedding import Vocab
-from transformer18.masks import causal_mask, decoder_self_mask, padding_mask
+from transformer18.masks import decoder_self_mask, padding_mask
 from transformer18.multihead import MultiHeadAttention, split_heads
 from transformer18.scaled import scaled_dot_product_attention
 
 PAD = 0
-
-# ---------------------------------------------------------------- causal_mask
-
-
-@pytest.mark.parametrize("size", [1, 2, 5, 8])
-def test_causal_mask_is_the_lower_triangle_with_its_diagonal(size):
-    mask = causal_mask(size)
-    assert mask.shape == (1, 1, size, size) and mask.dtype == torch.bool
-    for i in range(size):
-        for j in range(size):
-            assert bool(mask[0, 0, i, j]) == (j <= i), (i, j)
-
-
-def test_causal_mask_by_hand_and_against_pytorch():
-    expected = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 1, 1]], dtype=torch.bool)
-    assert torch.equal(causal_mask(3)[0, 0], expected)
-    assert torch.equal(causal_mask(6)[0, 0], nn.Transformer.generate_square_subsequent_mask(6) == 0)
-
-
-@pytest.mark.parametrize("bad", [0, -2, 3.0, True])
-def test_causal_mask_rejects_bad_sizes(bad):
-    with pytest.raises(ValueError, match="size must be a positive int"):
-        causal_mask(bad)
-
 
 # ---------------------------------------------------------------- padding_mask
 
@@ -85,7 +62,7 @@ def test_decoder_self_mask_is_padding_and_causal(pad_id):
     tokens = torch.tensor([[5, 6, 7, pad_id, pad_id], [8, pad_id, pad_id, pad_id, pad_id], [4, 5, 6, 7, 9]])
     mask = decoder_self_mask(tokens, pad_id)
     assert mask.shape == (3, 1, 5, 5) and mask.dtype == torch.bool
-    assert torch.equal(mask, padding_mask(tokens, pad_id) & causal_mask(5))
+    assert torch.equal(mask, padding_mask(tokens, pad_id) & subsequent_mask(5))
     lengths = [3, 1, 5]
     for b in range(3):
         for i in range(5):
@@ -110,17 +87,22 @@ def test_left_padding_makes_fully_masked_rows():
 SHAPES = [(3, 7, 10, 2), (2, 9, 12, 4), (1, 5, 8, 1), (4, 6, 12, 3)]  # (batch, len, d_model, heads)
 
 
-@pytest.mark.parametrize("seed, shape", list(enumerate(SHAPES)))
-def test_a_future_token_never_changes_an_earlier_output(seed, shape):
+def layer_and_input(seed, shape):
+    """A seeded MultiHeadAttention in eval mode and an input (batch, len, d_model) for one of SHAPES."""
     batch, length, d_model, heads = shape
     torch.manual_seed(seed)
-    mha = MultiHeadAttention(d_model, heads).eval()
-    x = torch.randn(batch, length, d_model)
+    return MultiHeadAttention(d_model, heads).eval(), torch.randn(batch, length, d_model)
+
+
+@pytest.mark.parametrize("seed, shape", list(enumerate(SHAPES)))
+def test_a_future_token_never_changes_an_earlier_output(seed, shape):
+    mha, x = layer_and_input(seed, shape)
+    batch, length, d_model = x.shape
     for t in range(1, length):
         changed = x.clone()
         changed[:, t] = torch.randn(batch, d_model)
         with torch.no_grad():
-            masked = mha(x, x, x, mask=causal_mask(length)), mha(changed, changed, changed, mask=causal_mask(length))
+            masked = mha(x, x, x, mask=subsequent_mask(length)), mha(changed, changed, changed, mask=subsequent_mask(length))
             unmasked = mha(x, x, x), mha(changed, changed, changed)
         assert torch.equal(masked[0][:, :t], masked[1][:, :t]), f"position {t} reached an earlier output"
         assert not torch.equal(masked[0][:, t:], masked[1][:, t:])
@@ -129,12 +111,10 @@ def test_a_future_token_never_changes_an_earlier_output(seed, shape):
 
 @pytest.mark.parametrize("seed, shape", list(enumerate(SHAPES)))
 def test_one_masked_pass_equals_the_prefix_runs(seed, shape):
-    batch, length, d_model, heads = shape
-    torch.manual_seed(seed)
-    mha = MultiHeadAttention(d_model, heads).eval()
-    x = torch.randn(batch, length, d_model)
+    mha, x = layer_and_input(seed, shape)
+    length = x.size(1)
     with torch.no_grad():
-        one_pass = mha(x, x, x, mask=causal_mask(length))
+        one_pass = mha(x, x, x, mask=subsequent_mask(length))
         prefixes = torch.stack([mha(x[:, :t + 1], x[:, :t + 1], x[:, :t + 1])[:, t] for t in range(length)], dim=1)
     torch.testing.assert_close(one_pass, prefixes)
 
@@ -212,25 +192,15 @@ def test_minus_infinity_turns_a_fully_masked_row_into_nan():
 # ---------------------------------------------------------------- parity with PyTorch (flipped polarity)
 
 
-def twin_of(ours):
-    twin = nn.MultiheadAttention(ours.d_model, ours.n_heads, batch_first=True).eval()
-    with torch.no_grad():
-        twin.in_proj_weight.copy_(torch.cat([ours.w_q.weight, ours.w_k.weight, ours.w_v.weight]))
-        twin.in_proj_bias.copy_(torch.cat([ours.w_q.bias, ours.w_k.bias, ours.w_v.bias]))
-        twin.out_proj.weight.copy_(ours.w_o.weight)
-        twin.out_proj.bias.copy_(ours.w_o.bias)
-    return twin
-
-
 @pytest.mark.parametrize("seed, shape", list(enumerate(SHAPES)))
 def test_equal_to_nn_multihead_attention_with_flipped_masks(seed, shape):
     batch, length, d_model, heads = shape
     torch.manual_seed(seed)
     ours = MultiHeadAttention(d_model, heads).eval()
-    twin = twin_of(ours)
+    twin = ours.to_torch().eval()
     tokens = random_tokens(batch, length, seed)
     x = torch.randn(batch, length, d_model)
-    causal, pad, both = causal_mask(length), padding_mask(tokens, PAD), decoder_self_mask(tokens, PAD)
+    causal, pad, both = subsequent_mask(length), padding_mask(tokens, PAD), decoder_self_mask(tokens, PAD)
     per_head = (~both).expand(batch, heads, length, length).reshape(batch * heads, length, length)
     float_causal = nn.Transformer.generate_square_subsequent_mask(length)
     with torch.no_grad():
@@ -251,11 +221,11 @@ def test_equal_to_nn_multihead_attention_with_flipped_masks(seed, shape):
 def test_our_mask_unflipped_gives_nn_multihead_attention_the_wrong_answer():
     torch.manual_seed(0)
     ours = MultiHeadAttention(12, 3).eval()
-    twin = twin_of(ours)
+    twin = ours.to_torch().eval()
     x = torch.randn(2, 5, 12)
     with torch.no_grad():
-        right = ours(x, x, x, mask=causal_mask(5))
-        wrong = twin(x, x, x, attn_mask=causal_mask(5)[0, 0])[0]
+        right = ours(x, x, x, mask=subsequent_mask(5))
+        wrong = twin(x, x, x, attn_mask=subsequent_mask(5)[0, 0])[0]
     assert (wrong[:, :-1] - right[:, :-1]).abs().max() > 1e-2
     assert torch.isnan(wrong[:, -1]).all(), "the last query is forbidden every key"
 
@@ -270,14 +240,14 @@ def test_equal_to_functional_sdpa_with_bool_and_additive_masks(seed):
     ours, _ = scaled_dot_product_attention(q, k, v, mask)
     torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
     torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v, attn_mask=additive))
-    causal, _ = scaled_dot_product_attention(q, k, v, causal_mask(6))
+    causal, _ = scaled_dot_product_attention(q, k, v, subsequent_mask(6))
     torch.testing.assert_close(causal, F.scaled_dot_product_attention(q, k, v, is_causal=True))
 
 
 def test_padding_mask_serves_cross_attention():
     torch.manual_seed(0)
     ours = MultiHeadAttention(12, 3).eval()
-    twin = twin_of(ours)
+    twin = ours.to_torch().eval()
     src_tokens = random_tokens(2, 7, seed=5)
     memory, queries = torch.randn(2, 7, 12), torch.randn(2, 4, 12)  # src_len 7, tgt_len 4
     pad = padding_mask(src_tokens, PAD)

@@ -9,10 +9,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from transformer18.checks.model import _scramble_
-from transformer18.config import TransformerConfig, count_parameters, parameter_breakdown
-from transformer18.decoder import greedy_decode
-from transformer18.masks import causal_mask, decoder_self_mask, padding_mask
-from transformer18.model import DecoderLayer, EncoderLayer, Transformer, load_from_torch, torch_transformer
+from transformer18.config import (
+    TransformerConfig,
+    count_parameters,
+    parameter_breakdown,
+    torch_reference_model,
+)
+from transformer18.decoder import greedy_decode, subsequent_mask
+from transformer18.masks import decoder_self_mask, padding_mask
+from transformer18.model import DecoderLayer, EncoderLayer, Transformer, load_from_torch
 
 PAD = 0
 
@@ -80,7 +85,7 @@ def test_decoder_layer_equals_torch(norm_first, seed, batch_size, tgt_len, src_l
     generator = torch.Generator().manual_seed(seed)
     x, memory = torch.randn(batch_size, tgt_len, d_model, generator=generator), \
         torch.randn(batch_size, src_len, d_model, generator=generator)
-    expected = reference(x, memory, tgt_mask=~causal_mask(tgt_len)[0, 0], tgt_key_padding_mask=tgt == PAD,
+    expected = reference(x, memory, tgt_mask=~subsequent_mask(tgt_len)[0, 0], tgt_key_padding_mask=tgt == PAD,
                          memory_key_padding_mask=src == PAD)
     got = ours(x, memory, padding_mask(src, PAD), decoder_self_mask(tgt, PAD))
     torch.testing.assert_close(got, expected)
@@ -132,10 +137,10 @@ def test_transformer_equals_nn_transformer(norm_first, n_layers):
     config = toy_config(n_layers=n_layers, norm_first=norm_first)
     torch.manual_seed(n_layers)
     ours = Transformer(config).eval()
-    reference = scramble_(torch_transformer(config), 7 + n_layers).eval()
+    reference = scramble_(torch_reference_model(config), 7 + n_layers).eval()
     assert load_from_torch(ours, reference) is ours
     src, tgt, src_mask, tgt_mask = batch()
-    masks = dict(tgt_mask=~causal_mask(tgt.size(1))[0, 0], src_key_padding_mask=src == PAD,
+    masks = dict(tgt_mask=~subsequent_mask(tgt.size(1))[0, 0], src_key_padding_mask=src == PAD,
                  tgt_key_padding_mask=tgt == PAD, memory_key_padding_mask=src == PAD)
     x_src, x_tgt = ours.positional(ours.src_embed(src)), ours.positional(ours.tgt_embed(tgt))
     memory = ours.encode(src, src_mask)
@@ -147,20 +152,21 @@ def test_transformer_equals_nn_transformer(norm_first, n_layers):
         torch.testing.assert_close(ours.encode(src, src_mask), reference.encoder(x_src, src_key_padding_mask=src == PAD))
 
 
-def test_torch_transformer_has_the_papers_final_norms():
-    post, pre = torch_transformer(toy_config()), torch_transformer(toy_config(norm_first=True))
+def test_torch_reference_model_has_the_papers_final_norms():
+    post, pre = torch_reference_model(toy_config()), torch_reference_model(toy_config(norm_first=True))
     assert post.encoder.norm is None and post.decoder.norm is None
     assert isinstance(pre.encoder.norm, nn.LayerNorm) and isinstance(pre.decoder.norm, nn.LayerNorm)
     for config in (toy_config(), toy_config(norm_first=True)):
         stacks = count_parameters(config) - parameter_breakdown(config)["embeddings"]
-        assert sum(p.numel() for p in torch_transformer(config).parameters()) == stacks
+        reference = torch_reference_model(config)
+        assert sum(p.numel() for part in (reference.encoder, reference.decoder) for p in part.parameters()) == stacks
 
 
 @pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")
 def test_plain_nn_transformer_is_ours_plus_a_final_norm():
     plain = scramble_(nn.Transformer(12, 3, 2, 2, 20, dropout=0.0, batch_first=True), 3).eval()
     ours = Transformer(toy_config()).eval()
-    with pytest.raises(ValueError, match="torch_transformer"):
+    with pytest.raises(ValueError, match="torch_reference_model"):
         load_from_torch(ours, plain)
     for our_layer, their_layer in zip(ours.encoder.layers, plain.encoder.layers):
         our_layer.load_state_dict(EncoderLayer.from_torch(their_layer).state_dict())
@@ -173,11 +179,11 @@ def test_plain_nn_transformer_is_ours_plus_a_final_norm():
 def test_load_from_torch_rejects_mismatched_stacks():
     ours = Transformer(toy_config())
     with pytest.raises(ValueError, match="layers"):
-        load_from_torch(ours, torch_transformer(toy_config(n_layers=3)))
+        load_from_torch(ours, torch_reference_model(toy_config(n_layers=3)))
     with pytest.raises(ValueError, match="n_heads"):
-        load_from_torch(ours, torch_transformer(toy_config(n_heads=4)))
+        load_from_torch(ours, torch_reference_model(toy_config(n_heads=4)))
     with pytest.raises(ValueError, match="final LayerNorm"):
-        load_from_torch(ours, torch_transformer(toy_config(norm_first=True)))
+        load_from_torch(ours, torch_reference_model(toy_config(norm_first=True)))
 
 
 # ---------------------------------------------------------------------------------------- parameters
@@ -248,8 +254,8 @@ def test_causal_through_the_whole_model(norm_first):
         changed = tgt.clone()
         changed[:, t] = 4 + (changed[:, t] - 3) % 10  # a different real token at position t
         with torch.no_grad():
-            before = model(src, tgt, src_mask, causal_mask(tgt.size(1)))
-            after = model(src, changed, src_mask, causal_mask(tgt.size(1)))
+            before = model(src, tgt, src_mask, subsequent_mask(tgt.size(1)))
+            after = model(src, changed, src_mask, subsequent_mask(tgt.size(1)))
         torch.testing.assert_close(after[:, :t], before[:, :t], rtol=0, atol=1e-6)
         assert (after[:, t] - before[:, t]).abs().max() > 1e-4
 
@@ -310,7 +316,7 @@ def test_greedy_decode_runs_on_the_model():
     assert out.dtype == torch.long and out.shape[0] == 2 and 2 <= out.shape[1] <= 8
     assert torch.all(out[:, 0] == 1) and torch.all((out >= 0) & (out < 14))
     with torch.no_grad():
-        first = model(src, out[:, :1], src_mask, causal_mask(1))[:, 0].argmax(-1)
+        first = model(src, out[:, :1], src_mask, subsequent_mask(1))[:, 0].argmax(-1)
     assert torch.equal(out[:, 1], first)
 
 

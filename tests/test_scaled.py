@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from transformer18.attention import attention, dot_product_score
-from transformer18.masks import causal_mask
+from transformer18.decoder import subsequent_mask
 from transformer18.scaled import scaled_dot_product_attention
 
 
@@ -57,7 +57,7 @@ def test_there_are_at_least_twenty_parity_cases_with_and_without_masks():
 def test_causal_mask_equals_is_causal(size):
     g = torch.Generator().manual_seed(size)
     query, key, value = (torch.randn(2, 3, size, d, generator=g) for d in (8, 8, 5))
-    output, weights = scaled_dot_product_attention(query, key, value, causal_mask(size))
+    output, weights = scaled_dot_product_attention(query, key, value, subsequent_mask(size))
     torch.testing.assert_close(output, F.scaled_dot_product_attention(query, key, value, is_causal=True))
     assert (weights.triu(diagonal=1) == 0).all()
 

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from transformer18.config import TransformerConfig
-from transformer18.decoder import greedy_decode
+from transformer18.decoder import greedy_decode, subsequent_mask
 from transformer18.embedding import Vocab
-from transformer18.masks import causal_mask, decoder_self_mask, padding_mask
+from transformer18.masks import decoder_self_mask, padding_mask
 from transformer18.model import Transformer
 from transformer18.training import (
     Batch,
@@ -242,13 +242,14 @@ def test_make_batch_shapes_padding_and_teacher_forcing():
     assert torch.equal(moved.tgt_out, b.tgt_out) and torch.equal(moved.tgt_mask, b.tgt_mask)
 
 
-def test_make_batch_takes_a_vocab():
+def test_make_batch_takes_the_ids_of_a_vocab_not_the_vocab():
     vocab = Vocab("abc")
-    b = make_batch([vocab.encode("abc"), vocab.encode("b")], [vocab.encode("cb"), vocab.encode("a")], vocab)
+    ids = vocab.pad_id, vocab.bos_id, vocab.eos_id
+    b = make_batch([vocab.encode("abc"), vocab.encode("b")], [vocab.encode("cb"), vocab.encode("a")], *ids)
     assert b.tgt_in[:, 0].eq(vocab.bos_id).all() and b.tgt_out[0, 2] == vocab.eos_id
     assert b.src[1, 1:].eq(vocab.pad_id).all()
-    override = make_batch([[4]], [[5]], vocab, eos_id=6)
-    assert override.tgt_out.tolist() == [[5, 6]]
+    with pytest.raises(ValueError, match="pad_id must be a non-negative int"):
+        make_batch([[4]], [[5]], vocab, 1, 2)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -393,7 +394,7 @@ def sources():
 
 def teacher_forced(model, src, src_mask, tokens, eos_id):
     with torch.no_grad():
-        log_p = model(src, tokens[:, :-1], src_mask, causal_mask(tokens.shape[1] - 1)).log_softmax(-1)
+        log_p = model(src, tokens[:, :-1], src_mask, subsequent_mask(tokens.shape[1] - 1)).log_softmax(-1)
     picked = log_p.gather(-1, tokens[:, 1:, None])[..., 0]
     eos = (tokens[:, 1:] == eos_id).int()
     return picked.masked_fill(eos.cumsum(-1) - eos > 0, 0.0).sum(-1)

@@ -9,21 +9,14 @@ import copy
 from collections.abc import Callable, Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .attention import attention, dot_product_score
 from .feedforward import PositionwiseFeedForward
-from .model import DecoderLayer, EncoderLayer
-from .multihead import MultiHeadAttention, merge_heads, split_heads
+from .model import DecoderLayer, EncoderLayer, _check_input
+from .multihead import MultiHeadAttention, _fused_attention, merge_heads, split_heads
 from .norm import LayerNorm
 from .positional import PositionalEncoding
-
-
-def _check_width(name: str, x: torch.Tensor, d_model: int) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.size(-1) != d_model:
-        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{name} must be (batch, len, d_model={d_model}), got {shape}")
 
 
 class NoPositionalEncoding(PositionalEncoding):
@@ -36,7 +29,7 @@ class NoPositionalEncoding(PositionalEncoding):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (batch, len, d_model) → ``dropout(x)``, the same shape: no positional encoding."""
-        _check_width("x", x, self.d_model)
+        _check_input("x", x, self.d_model)
         return self.dropout(x)  # (batch, len, d_model)
 
 
@@ -56,7 +49,7 @@ class NoResidualEncoderLayer(EncoderLayer):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (batch, len, d_model), mask bool (True = may attend) → (batch, len, d_model)."""
-        _check_width("x", x, self.d_model)
+        _check_input("x", x, self.d_model)
         x = without_residual(x, lambda h: self.self_attn(h, h, h, mask), self.norm1, self.dropout1, self.norm_first)
         return without_residual(x, self.feed_forward, self.norm2, self.dropout2, self.norm_first)
 
@@ -68,8 +61,8 @@ class NoResidualDecoderLayer(DecoderLayer):
     def forward(self, x: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor | None = None,
                 tgt_mask: torch.Tensor | None = None) -> torch.Tensor:
         """x (batch, tgt_len, d_model), memory (batch, src_len, d_model) → (batch, tgt_len, d_model)."""
-        _check_width("x", x, self.d_model)
-        _check_width("memory", memory, self.d_model)
+        _check_input("x", x, self.d_model)
+        _check_input("memory", memory, self.d_model)
         x = without_residual(x, lambda h: self.self_attn(h, h, h, tgt_mask), self.norm1, self.dropout1,
                              self.norm_first)  # (batch, tgt_len, d_model)
         x = without_residual(x, lambda h: self.cross_attn(h, memory, memory, src_mask), self.norm2, self.dropout2,
@@ -77,35 +70,36 @@ class NoResidualDecoderLayer(DecoderLayer):
         return without_residual(x, self.feed_forward, self.norm3, self.dropout3, self.norm_first)
 
 
-class NoLayerNorm(nn.Module):
-    """Ablation of layer normalisation, the "Norm" of Add & Norm (§3.1; Ba et al., 2016): the input is
-    returned unchanged, so a sub-layer computes x + Sublayer(x) and nothing rescales the sum."""
+class _RemovedSublayer(nn.Module):
+    """What an ablation puts where a sub-layer was: no parameters, only the width its input must have."""
 
     def __init__(self, d_model: int):
         super().__init__()
         self.d_model = d_model
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` (..., d_model) → ``x``."""
+    def _checked(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 0 or x.size(-1) != self.d_model:
-            raise ValueError(f"NoLayerNorm expects a last dimension of d_model={self.d_model}, got {tuple(x.shape)}")
+            raise ValueError(f"x must end with d_model={self.d_model} features, got shape {tuple(x.shape)}")
         return x
 
 
-class NoFeedForward(nn.Module):
+class NoLayerNorm(_RemovedSublayer):
+    """Ablation of layer normalisation, the "Norm" of Add & Norm (§3.1; Ba et al., 2016): the input is
+    returned unchanged, so a sub-layer computes x + Sublayer(x) and nothing rescales the sum."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (..., d_model) → ``x``."""
+        return self._checked(x)
+
+
+class NoFeedForward(_RemovedSublayer):
     """Ablation of the position-wise feed-forward network (§3.3): the sub-layer outputs zeros, so its
     Add & Norm becomes Norm(x + 0) = Norm(x) and no per-position non-linearity is left between the
     attention layers."""
 
-    def __init__(self, d_model: int):
-        super().__init__()
-        self.d_model = d_model
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (..., d_model) → zeros of the same shape."""
-        if x.dim() == 0 or x.size(-1) != self.d_model:
-            raise ValueError(f"x must end with d_model={self.d_model} features, got shape {tuple(x.shape)}")
-        return torch.zeros_like(x)  # (batch, len, d_model)
+        return torch.zeros_like(self._checked(x))  # (batch, len, d_model)
 
 
 def one_head(attn: MultiHeadAttention) -> MultiHeadAttention:
@@ -120,7 +114,7 @@ class UnscaledMultiHeadAttention(MultiHeadAttention):
     """Ablation of the scaling of Eq. 1 (§3.2.1): every head computes softmax(Q Kᵀ) V instead of
     softmax(Q Kᵀ / √d_k) V. The paper's footnote 4: for unit-variance queries and keys the dot product
     has variance d_k, so unscaled scores grow with d_k and saturate the softmax. Same weights as
-    ``MultiHeadAttention``; with ``fused=True`` it calls ``F.scaled_dot_product_attention(..., scale=1.0)``.
+    ``MultiHeadAttention``; with ``fused=True`` it calls Q12's fused kernel with ``scale=1.0``.
     """
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -128,16 +122,14 @@ class UnscaledMultiHeadAttention(MultiHeadAttention):
         """query (batch, q_len, d_model), key and value (batch, k_len, d_model); mask bool, True = may
         attend. Returns (batch, q_len, d_model)."""
         for name, t in (("query", query), ("key", key), ("value", value)):
-            _check_width(name, t, self.d_model)
-        if mask is not None and mask.dtype != torch.bool:
-            raise ValueError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
+            _check_input(name, t, self.d_model)
         q = split_heads(self.w_q(query), self.n_heads)  # (batch, heads, q_len, d_k)
         k = split_heads(self.w_k(key), self.n_heads)  # (batch, heads, k_len, d_k)
         v = split_heads(self.w_v(value), self.n_heads)  # (batch, heads, k_len, d_k)
         if self.fused:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0,
-                                                 dropout_p=self.dropout.p if self.training else 0.0)
-            self.attn_weights = None  # (batch, heads, q_len, d_k) above; the fused kernel keeps no weights
+            out = _fused_attention(q, k, v, mask, self.dropout.p if self.training else 0.0,
+                                   scale=1.0)  # (batch, heads, q_len, d_k), with Q12's mask checks
+            self.attn_weights = None  # the fused kernel keeps no weights
         else:  # Q7's attention at temperature 1 instead of √d_k
             out, self.attn_weights = attention(q, k, v, dot_product_score, temperature=1.0, mask=mask,
                                                dropout=self.dropout)  # (batch, heads, q_len, d_k)

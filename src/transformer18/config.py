@@ -93,20 +93,23 @@ def count_parameters(config: TransformerConfig) -> int:
     return sum(parameter_breakdown(config).values())
 
 
-def torch_reference_model(config: TransformerConfig) -> nn.Module:
-    """The same model assembled from ``torch.nn`` layers, to check the formula against a real count.
+def torch_reference_model(config: TransformerConfig) -> nn.Transformer:
+    """The same model assembled from ``torch.nn`` layers: PyTorch's reference for the course's ``Transformer``.
 
-    Build it under ``torch.device("meta")`` to count the parameters of a big model without memory.
+    An ``nn.Transformer`` (batch-first) with the paper's stacks, plus ``src_embed``, ``tgt_embed`` and the
+    bias-free ``generator``, tied as ``share_embeddings`` says. Post-norm stacks get no final LayerNorm
+    (§3.1), pre-norm stacks one each; a plain ``nn.Transformer(...)`` always adds both. Here it checks the
+    parameter formula against a real count (build it under ``torch.device("meta")`` to count a big model
+    without memory); Q17 copies its stacks into the course's model (``load_from_torch``).
     """
     d = config.d_model
     layer_args = dict(d_model=d, nhead=config.n_heads, dim_feedforward=config.d_ff, dropout=config.dropout,
                       batch_first=True, norm_first=config.norm_first)
-    final_norm = nn.LayerNorm(d) if config.norm_first else None
-    model = nn.Module()
-    model.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(**layer_args), config.n_layers,
-                                          norm=final_norm, enable_nested_tensor=False)
-    model.decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(**layer_args), config.n_layers,
-                                          norm=nn.LayerNorm(d) if config.norm_first else None)
+    encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(**layer_args), config.n_layers,
+                                    norm=nn.LayerNorm(d) if config.norm_first else None, enable_nested_tensor=False)
+    decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(**layer_args), config.n_layers,
+                                    norm=nn.LayerNorm(d) if config.norm_first else None)
+    model = nn.Transformer(custom_encoder=encoder, custom_decoder=decoder, **layer_args)
     model.src_embed = nn.Embedding(config.src_vocab_size, d)
     model.tgt_embed = nn.Embedding(config.tgt_vocab_size, d)
     model.generator = nn.Linear(d, config.tgt_vocab_size, bias=False)  # the pre-softmax linear layer

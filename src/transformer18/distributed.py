@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .translate import train_date_translator, training_device
+from .date_translator import train_date_translator, training_device
 
 #: A configuration for one Colab GPU: 4 + 4 layers of d_model 256 (7.4 M parameters, 31 times the capstone's),
 #: a global batch of 256, bfloat16 mixed precision where the GPU computes it natively.

@@ -109,25 +109,18 @@ def _padded(sequences: list[list[int]], pad_id: int) -> torch.Tensor:
     return out
 
 
-def make_batch(src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]], vocab_or_pad_id,
-               bos_id: int | None = None, eos_id: int | None = None) -> Batch:
+def make_batch(src_ids: Sequence[Sequence[int]], tgt_ids: Sequence[Sequence[int]], pad_id: int, bos_id: int,
+               eos_id: int) -> Batch:
     """Pad source and target id lists into a teacher-forcing :class:`Batch` (§3.1, §5.1).
 
-    ``vocab_or_pad_id`` is a ``Vocab`` (its ``pad_id``, ``bos_id``, ``eos_id`` are used unless ``bos_id`` or
-    ``eos_id`` is given) or the pad id itself, an int, in which case ``bos_id`` and ``eos_id`` are required.
-    Sources are used as given; targets become ``<bos>`` + target (decoder input) and target + ``<eos>``
-    (labels). The masks come from ``transformer18.masks``: ``padding_mask`` for the source and
+    ``pad_id``, ``bos_id`` and ``eos_id`` are ints, as everywhere in the course (a ``Vocab`` holds them as
+    attributes). Sources are used as given; targets become ``<bos>`` + target (decoder input) and
+    target + ``<eos>`` (labels). The masks come from ``transformer18.masks``: ``padding_mask`` for the source and
     ``decoder_self_mask`` (causal and padding) for the target.
     """
-    if hasattr(vocab_or_pad_id, "pad_id"):
-        pad_id = vocab_or_pad_id.pad_id
-        bos_id = vocab_or_pad_id.bos_id if bos_id is None else bos_id
-        eos_id = vocab_or_pad_id.eos_id if eos_id is None else eos_id
-    else:
-        pad_id = vocab_or_pad_id
     for name, value in (("pad_id", pad_id), ("bos_id", bos_id), ("eos_id", eos_id)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative int (or pass a Vocab), got {value!r}")
+            raise ValueError(f"{name} must be a non-negative int, got {value!r}")
     src_ids = [list(map(int, s)) for s in src_ids]
     tgt_ids = [list(map(int, t)) for t in tgt_ids]
     if len(src_ids) == 0 or len(src_ids) != len(tgt_ids):

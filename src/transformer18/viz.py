@@ -32,6 +32,16 @@ def _new(figsize=(6.4, 3.6)) -> tuple[Figure, Axes]:
     return fig, fig.add_subplot()
 
 
+def _finish(fig: Figure, ax: Axes, *, logy: bool, legend: bool, **labels: str) -> Figure:
+    """The common last steps of a plot: a log y axis if asked, the labels and title, a frameless legend."""
+    if logy:
+        ax.set_yscale("log")
+    ax.set(**labels)
+    if legend:
+        ax.legend(frameon=False)
+    return fig
+
+
 def line_plot(
     x: Sequence[float],
     series: Mapping[str, Sequence[float]],
@@ -54,13 +64,8 @@ def line_plot(
         ax.set_xscale("log", base=2)
         ax.set_xticks(list(x), [f"{v:g}" for v in x])
         ax.minorticks_off()
-    if logy:
-        ax.set_yscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.grid(True, alpha=0.3)
-    if len(series) > 1:
-        ax.legend(frameon=False)
-    return fig
+    return _finish(fig, ax, logy=logy, legend=len(series) > 1, xlabel=xlabel, ylabel=ylabel, title=title)
 
 
 def bar_plot(
@@ -85,13 +90,8 @@ def bar_plot(
         if annotate:
             ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], fontsize=8, padding=2)
     ax.set_xticks(range(len(groups)), groups)
-    if logy:
-        ax.set_yscale("log")
-    ax.set(ylabel=ylabel, title=title)
     ax.margins(y=0.15)
-    if n > 1:
-        ax.legend(frameon=False)
-    return fig
+    return _finish(fig, ax, logy=logy, legend=n > 1, ylabel=ylabel, title=title)
 
 
 def stacked_bar_plot(

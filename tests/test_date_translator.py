@@ -1,4 +1,4 @@
-"""transformer18.translate: batches, the translator (checks, save/load, attention), both training loops."""
+"""transformer18.date_translator: batches, the translator (checks, save/load, attention), both training loops."""
 
 import datetime as dt
 
@@ -6,10 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from transformer18.dates import make_date_data
-from transformer18.model import Transformer
-from transformer18.training import TrainingHistory
-from transformer18.translate import (
+from transformer18.date_translator import (
     DateTranslator,
     TorchDateModel,
     TrainingRun,
@@ -19,6 +16,9 @@ from transformer18.translate import (
     train_date_translator,
     train_torch_baseline,
 )
+from transformer18.dates import make_date_data
+from transformer18.model import Transformer
+from transformer18.training import TrainingHistory
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +198,7 @@ def test_warmup_then_constant():
 
 
 def test_batch_size_must_split_over_processes(data, monkeypatch):
-    import transformer18.translate as t
+    import transformer18.date_translator as t
     monkeypatch.setattr(t, "_rank_and_world", lambda: (0, 3))
     with pytest.raises(ValueError, match="does not split evenly over 3 processes"):
         t.train_date_translator(0, data=data, batch_size=64, steps=1, progress=False)

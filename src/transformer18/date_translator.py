@@ -22,13 +22,12 @@ from tqdm.auto import tqdm
 
 from .config import TransformerConfig
 from .dates import DateData, DatePairs, make_date_data
-from .decoder import greedy_decode, subsequent_mask
+from .decoder import subsequent_mask
 from .embedding import Vocab
-from .masks import padding_mask
 from .model import Transformer, use_fused_kernels
 from .notebook import device as default_device
 from .positional import sinusoidal_encoding
-from .training import Batch, TrainingHistory, make_batch, make_optimizer, train, trim_output
+from .training import Batch, TrainingHistory, make_batch, make_optimizer, train, translate
 
 OUTPUT_LEN = 10  # YYYY-MM-DD
 
@@ -58,7 +57,8 @@ def date_batches(pairs: DatePairs, src_vocab: Vocab, tgt_vocab: Vocab, batch_siz
 
     def collate(items: list[tuple[str, str]]) -> Batch:
         texts, isos = zip(*items)
-        return make_batch([src_vocab.encode(t) for t in texts], [tgt_vocab.encode(d) for d in isos], src_vocab)
+        return make_batch([src_vocab.encode(t) for t in texts], [tgt_vocab.encode(d) for d in isos], src_vocab.pad_id,
+                          tgt_vocab.bos_id, tgt_vocab.eos_id)
 
     loader = DataLoader(pairs, batch_size=batch_size, sampler=sampler, collate_fn=collate, drop_last=True)
     for epoch in range(10**9):
@@ -139,25 +139,16 @@ class DateTranslator:
             raise ValueError(f"{text!r} has {len(text)} characters; the model reads at most {self.model.config.max_len}")
 
     def translate(self, texts: Sequence[str], batch_size: int = 512) -> list[str]:
-        """Dates as written in a trained locale and style → ISO 8601 strings, greedily decoded (§3)."""
+        """Dates as written in a trained locale and style → ISO 8601 strings: Q17's :func:`translate`
+        (greedy decoding, §3) on the texts' ids, decoded back to text."""
         if isinstance(texts, str):
             raise ValueError("translate takes a list of texts; wrap a single text in a list")
         for text in texts:
             self.check_input(text)
-        bos, eos, outputs = self.tgt_vocab.bos_id, self.tgt_vocab.eos_id, []
-        was_training, device = self.model.training, next(self.model.parameters()).device
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                for start in range(0, len(texts), batch_size):
-                    ids = [self.src_vocab.encode(t) for t in texts[start: start + batch_size]]
-                    src = self.src_vocab.pad_batch(ids).to(device)  # (chunk, src_len)
-                    out = greedy_decode(self.model, src, OUTPUT_LEN + 2, bos, eos,
-                                        padding_mask(src, self.src_vocab.pad_id))  # (chunk, ≤ 12)
-                    outputs += [self.tgt_vocab.decode(row) for row in trim_output(out.cpu(), bos, eos)]
-        finally:
-            self.model.train(was_training)
-        return outputs
+        src_ids = [self.src_vocab.encode(text) for text in texts]
+        outputs = translate(self.model, src_ids, pad_id=self.src_vocab.pad_id, bos_id=self.tgt_vocab.bos_id,
+                            eos_id=self.tgt_vocab.eos_id, max_len=OUTPUT_LEN + 2, batch_size=batch_size)
+        return [self.tgt_vocab.decode(ids) for ids in outputs]
 
     def accuracy(self, pairs: Sequence[tuple[str, str]]) -> float:
         """Exact match: the fraction of (text, ISO date) pairs translated exactly right."""
