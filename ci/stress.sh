@@ -42,39 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 mkdir -p "$ipython_dir/profile_default/startup"
-cat > "$ipython_dir/profile_default/startup/00-stress.py" <<'PY'
-import os
-import random
-
-import torch
-
-if os.environ.get("T18_STRESS_THREADS"):
-    torch.set_num_threads(int(os.environ["T18_STRESS_THREADS"]))
-if os.environ.get("T18_STRESS_SEED_SHIFT"):
-    _shift = int(os.environ["T18_STRESS_SEED_SHIFT"])
-    _manual_seed = torch.manual_seed
-
-    def _shifted_manual_seed(seed):
-        return _manual_seed(int(seed) + _shift)
-
-    class _ShiftedGenerator(torch.Generator):
-        def manual_seed(self, seed):
-            return super().manual_seed(int(seed) + _shift)
-
-    class _ShiftedRandom(random.Random):
-        def seed(self, a=None, version=2):
-            super().seed(a + _shift if isinstance(a, int) else a, version)
-
-    _random_seed = random.seed
-
-    def _shifted_random_seed(a=None, version=2):
-        _random_seed(a + _shift if isinstance(a, int) else a, version)
-
-    torch.manual_seed = torch.random.manual_seed = _shifted_manual_seed
-    torch.Generator = _ShiftedGenerator
-    random.Random = _ShiftedRandom
-    random.seed = _shifted_random_seed
-PY
+cp ci/stress_startup.py "$ipython_dir/profile_default/startup/00-stress.py"
 
 failed=()
 for mode in "${modes[@]}"; do
