@@ -50,8 +50,8 @@ def diagnose(actual, expected, mistakes: Iterable[tuple[object, str]] = (), othe
     mistake produces (it names ``actual`` when ``actual`` matches it and ``expected`` does not), a
     zero-argument function computing that value only when needed (skipped if it raises: the mistake cannot
     occur on this case), or a bool: a condition that names the mistake when True. With no mistake found the
-    check fails with ``otherwise``; for tensors, first with ``shape`` (or ``otherwise``) and the two shapes if
-    they differ, else with the largest difference.
+    check fails with ``otherwise``; for tensors, with the two shapes if they differ (after ``shape``, the
+    wanted shape in words, e.g. "the output must be (batch, len, d_model)"), else with the largest difference.
     """
     if matches(actual, expected, atol=atol, rtol=rtol):
         return
@@ -66,9 +66,10 @@ def diagnose(actual, expected, mistakes: Iterable[tuple[object, str]] = (), othe
             raise CheckFailed(hint)
     if isinstance(expected, torch.Tensor):
         expect(isinstance(actual, torch.Tensor), f"return a tensor, got {type(actual).__name__}")
+        if actual.shape != expected.shape and shape:
+            raise CheckFailed(f"{shape} = {tuple(expected.shape)}, got {tuple(actual.shape)}")
         if actual.shape != expected.shape:
-            raise CheckFailed(f"{shape or otherwise}: got shape {tuple(actual.shape)}, expected "
-                              f"{tuple(expected.shape)}")
+            raise CheckFailed(f"{otherwise} (shape {tuple(actual.shape)}, expected {tuple(expected.shape)})")
         if actual.is_floating_point() and expected.is_floating_point():
             diff = (actual.detach().cpu().double() - expected.detach().cpu().double()).abs().max().item()
             raise CheckFailed(f"{otherwise} (largest difference {diff:.3g})")
