@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import CheckFailed, checker, diagnose, expect
 
 __all__ = ["check_subsequent_mask", "check_shift_right", "check_sequence_log_prob"]
 
@@ -23,73 +23,52 @@ def check_subsequent_mask(causal_mask) -> None:
         if mask.dtype != torch.bool:
             raise CheckFailed(f"Return a bool mask (True = may attend), not a {mask.dtype} one: a float mask of "
                               "0 and −inf is PyTorch's additive form, and a 0/1 float mask is easy to misuse.")
-        if tuple(mask.shape) == (size, size):
-            raise CheckFailed(f"Return the broadcast shape (1, 1, size, size) = (1, 1, {size}, {size}), so the "
-                              "mask broadcasts over (batch, heads, q_len, k_len); you returned (size, size).")
-        expect(tuple(mask.shape) == (1, 1, size, size),
-               f"causal_mask({size}) must have shape (1, 1, {size}, {size}), got {tuple(mask.shape)}")
-        grid, lower = mask[0, 0], _lower(size)
-        if torch.equal(grid, lower):
-            continue
-        if torch.equal(grid, lower.tril(diagonal=-1)):
-            raise CheckFailed("The diagonal is missing: a position may see itself (query i attends to keys 0..i, "
-                              "i included). Use tril() with diagonal=0.")
-        if torch.equal(grid, ~lower):
-            raise CheckFailed("True means *may attend* here: you returned the blocked positions (PyTorch's "
-                              "nn.MultiheadAttention polarity). Invert it.")
-        if torch.equal(grid, lower.T):
-            raise CheckFailed("Rows are queries and columns keys: query i may see keys 0..i, the lower triangle. "
-                              "You returned the upper triangle, which lets every position see the future.")
-        if bool(grid.all()):
-            raise CheckFailed("Every position may see every key: that is no mask at all. Block the keys after "
-                              "each query.")
-        raise CheckFailed(f"causal_mask({size})[0, 0] should be\n{lower.int()}\ngot\n{grid.int()}")
-
-
-def _shift_cases():
-    g = torch.Generator().manual_seed(4)
-    return [
-        (torch.tensor([[5, 6, 7, 2], [8, 2, 0, 0]]), 1),
-        (torch.randint(3, 20, (3, 6), generator=g), 9),
-        (torch.tensor([[4], [2]]), 1),
-    ]
+        diagnose(tuple(mask.shape), (1, 1, size, size), [
+            ((size, size), f"Return the broadcast shape (1, 1, size, size) = (1, 1, {size}, {size}), so the mask "
+                           "broadcasts over (batch, heads, q_len, k_len); you returned (size, size)."),
+        ], f"causal_mask({size}) must have shape (1, 1, {size}, {size}), got {tuple(mask.shape)}")
+        lower = _lower(size)
+        diagnose(mask[0, 0], lower, [
+            (lower.tril(diagonal=-1), "The diagonal is missing: a position may see itself (query i attends to "
+                                      "keys 0..i, i included). Use tril() with diagonal=0."),
+            (~lower, "True means *may attend* here: you returned the blocked positions (PyTorch's "
+                     "nn.MultiheadAttention polarity). Invert it."),
+            (lower.T, "Rows are queries and columns keys: query i may see keys 0..i, the lower triangle. You "
+                      "returned the upper triangle, which lets every position see the future."),
+            (torch.ones_like(lower), "Every position may see every key: that is no mask at all. Block the keys "
+                                     "after each query."),
+        ], f"causal_mask({size})[0, 0] should be\n{lower.int()}\ngot\n{mask[0, 0].int()}")
 
 
 @checker("shift_right")
 def check_shift_right(shift_right) -> None:
     """Check ``shift_right(tgt, bos_id) -> [bos_id, y1, …, y_{len-1}]`` of the same shape and dtype as ``tgt``."""
-    for tgt, bos_id in _shift_cases():
-        original = tgt.clone()
-        out = shift_right(tgt, bos_id)
-        if not torch.equal(tgt, original):
-            raise CheckFailed("Do not modify tgt in place: it is also the labels. Build a new tensor "
-                              "(torch.cat, or tgt.clone() first).")
+    g = torch.Generator().manual_seed(4)
+    cases = [(torch.tensor([[5, 6, 7, 2], [8, 2, 0, 0]]), 1), (torch.randint(3, 20, (3, 6), generator=g), 9),
+             (torch.tensor([[4], [2]]), 1)]
+    for tgt, bos_id in cases:
+        out = shift_right(given := tgt.clone(), bos_id)
+        expect(torch.equal(given, tgt), "Do not modify tgt in place: it is also the labels. Build a new tensor "
+                                        "(torch.cat, or tgt.clone() first).")
         expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
-        batch, length = tgt.shape
-        bos = torch.full((batch, 1), bos_id, dtype=tgt.dtype)
-        expected = torch.cat([bos, tgt[:, :-1]], dim=1)
-        if out.shape == (batch, length + 1) and torch.equal(out.to(tgt.dtype), torch.cat([bos, tgt], dim=1)):
-            raise CheckFailed("You put BOS in front but did not drop the last token, so the length grew by one. "
-                              "The decoder input has tgt's length: [BOS, y1, …, y_{len−1}].")
-        if out.shape == (batch, length - 1) and torch.equal(out.to(tgt.dtype), tgt[:, :-1]):
-            raise CheckFailed("The BEGIN token is missing: position 0 must hold bos_id, followed by y1 … y_{len−1}.")
-        expect(out.shape == tgt.shape, f"the decoder input must have tgt's shape {tuple(tgt.shape)}, "
-                                       f"got {tuple(out.shape)}")
-        if length > 1 and torch.equal(out, tgt):
-            raise CheckFailed("You returned tgt unchanged: shift it one position to the right behind bos_id.")
-        if length > 1 and torch.equal(out[:, :-1], tgt[:, 1:]):
-            raise CheckFailed("You shifted left: position i must hold y_{i−1} (the token before), with bos_id at "
-                              "position 0; y1 moves to position 1.")
-        if length > 1 and torch.equal(out, tgt.roll(1, dims=1)):
-            raise CheckFailed("torch.roll wraps the last token around to position 0: put bos_id there instead.")
-        if batch > 1 and torch.equal(out[1:], tgt[:-1]):
-            raise CheckFailed("Shift along the length (dim 1), not along the batch (dim 0).")
-        if length > 1 and torch.equal(out[:, 1:], tgt[:, :-1]) and not torch.all(out[:, 0] == bos_id):
-            raise CheckFailed(f"Position 0 must hold the BEGIN token bos_id (= {bos_id} here), got "
-                              f"{out[:, 0].tolist()}.")
-        expect(out.dtype == tgt.dtype, f"keep tgt's dtype {tgt.dtype} (token ids), got {out.dtype}")
-        expect(torch.equal(out, expected), f"shift_right({tgt.tolist()}, {bos_id}) should be {expected.tolist()}, "
-                                           f"got {out.tolist()}")
+        bos = torch.full((tgt.shape[0], 1), bos_id, dtype=tgt.dtype)
+        first = f", got {out[:, 0].tolist()}" if out.shape == tgt.shape else ""
+        expect(out.shape != tgt.shape or out.dtype == tgt.dtype,
+               f"keep tgt's dtype {tgt.dtype} (token ids), got {out.dtype}")
+        diagnose(out, torch.cat([bos, tgt[:, :-1]], dim=1), [
+            (torch.cat([bos, tgt], dim=1), "You put BOS in front but did not drop the last token, so the length "
+                                           "grew by one. The decoder input has tgt's length: [BOS, y1, …, y_{len−1}]."),
+            (tgt[:, :-1], "The BEGIN token is missing: position 0 must hold bos_id, followed by y1 … y_{len−1}."),
+            (tgt, "You returned tgt unchanged: shift it one position to the right behind bos_id."),
+            (lambda: torch.cat([tgt[:, 1:], out[:, -1:]], dim=1),
+             "You shifted left: position i must hold y_{i−1} (the token before), with bos_id at position 0; y1 moves "
+             "to position 1."),
+            (tgt.roll(1, dims=1), "torch.roll wraps the last token around to position 0: put bos_id there instead."),
+            (lambda: torch.cat([out[:1], tgt[:-1]]), "Shift along the length (dim 1), not along the batch (dim 0)."),
+            (lambda: torch.cat([out[:, :1], tgt[:, :-1]], dim=1),
+             f"Position 0 must hold the BEGIN token bos_id (= {bos_id} here){first}."),
+        ], f"shift_right({tgt.tolist()}, {bos_id}) should be {torch.cat([bos, tgt[:, :-1]], dim=1).tolist()}, got "
+           f"{out.tolist()}", shape="the decoder input must have tgt's shape")
 
 
 class _ToyModel:
@@ -143,26 +122,20 @@ def check_sequence_log_prob(sequence_log_prob) -> None:
     """Check ``sequence_log_prob(model, src, tgt, bos_id, pad_id) -> (batch,)`` on a recording toy model."""
     for seed, (vocab_size, bos_id, pad_id, src, tgt) in enumerate(_log_prob_cases()):
         model = _ToyModel(vocab_size, seed)
-        original = tgt.clone()
-        out = sequence_log_prob(model, src, tgt, bos_id, pad_id)
-        expect(torch.equal(tgt, original), "Do not modify tgt in place.")
+        out = sequence_log_prob(model, src, given := tgt.clone(), bos_id, pad_id)
+        expect(torch.equal(given, tgt), "Do not modify tgt in place.")
         expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
         expect(len(model.calls) > 0, "Call model.decode (after model.encode) to get the logits.")
-        if len(model.calls) > 1:
-            raise CheckFailed(f"Teacher forcing scores the whole sequence in ONE decode call over the shifted "
-                              f"target; you called decode {len(model.calls)} times.")
-        decoder_input, tgt_mask = model.calls[0]
-        length = tgt.shape[1]
+        expect(len(model.calls) == 1, f"Teacher forcing scores the whole sequence in ONE decode call over the "
+                                      f"shifted target; you called decode {len(model.calls)} times.")
+        (decoder_input, tgt_mask), length = model.calls[0], tgt.shape[1]
         shifted = torch.cat([torch.full_like(tgt[:, :1], bos_id), tgt[:, :-1]], dim=1)
-        if torch.equal(decoder_input, tgt):
-            raise CheckFailed("The decoder must read the target shifted right behind BOS, [BOS, y1, …, y_{n−1}], "
-                              "not the target itself: reading y_t at position t, it would predict what it sees.")
-        expect(torch.equal(decoder_input, shifted),
-               f"the decoder input should be [bos_id, y1, …, y_(n−1)] = {shifted.tolist()}, got "
-               f"{decoder_input.tolist()}")
-        if tgt_mask is None:
-            raise CheckFailed("Pass tgt_mask=subsequent_mask(len): without it every position sees the tokens it "
-                              "has to predict.")
+        diagnose(decoder_input, shifted, [
+            (tgt, "The decoder must read the target shifted right behind BOS, [BOS, y1, …, y_{n−1}], not the target "
+                  "itself: reading y_t at position t, it would predict what it sees."),
+        ], f"the decoder input should be [bos_id, y1, …, y_(n−1)] = {shifted.tolist()}, got {decoder_input.tolist()}")
+        expect(tgt_mask is not None, "Pass tgt_mask=subsequent_mask(len): without it every position sees the tokens "
+                                     "it has to predict.")
         expect(isinstance(tgt_mask, torch.Tensor) and tgt_mask.dtype == torch.bool,
                "tgt_mask must be the course's bool mask, subsequent_mask(len) (True = may attend).")
         try:
@@ -170,36 +143,29 @@ def check_sequence_log_prob(sequence_log_prob) -> None:
         except RuntimeError:
             raise CheckFailed(f"tgt_mask must broadcast to (1, 1, {length}, {length}), got shape "
                               f"{tuple(tgt_mask.shape)}") from None
-        if torch.equal(grid, ~_lower(length)):
-            raise CheckFailed("tgt_mask has PyTorch's polarity (True = blocked); the contract wants the course's: "
-                              "subsequent_mask(len), True = may attend.")
-        expect(torch.equal(grid, _lower(length)), "tgt_mask should be subsequent_mask(len): lower triangle, "
-                                                  "diagonal included.")
+        diagnose(grid, _lower(length), [
+            (~_lower(length), "tgt_mask has PyTorch's polarity (True = blocked); the contract wants the course's: "
+                              "subsequent_mask(len), True = may attend."),
+        ], "tgt_mask should be subsequent_mask(len): lower triangle, diagonal included.")
 
         with torch.no_grad():
             logits = _ToyModel(vocab_size, seed).decode(shifted, model.encode(src), None, _lower(length)[None, None])
-        log_probs = logits.log_softmax(dim=-1)  # (batch, len, vocab)
         real = tgt != pad_id  # (batch, len)
-        picked = log_probs.gather(-1, tgt[..., None])[..., 0]  # (batch, len)
-        expected = picked.masked_fill(~real, 0.0).sum(dim=1)  # (batch,)
-        out = out.detach()
-        if out.shape != expected.shape:
-            raise CheckFailed(f"Return one log-probability per sequence, shape (batch,) = {tuple(expected.shape)}; "
-                              f"got {tuple(out.shape)}. Sum over the length dimension.")
-        wrong = {
-            "You scored the token each position *reads* (the decoder input); position t's distribution "
-            "predicts tgt[:, t], the next token.":
-                log_probs.gather(-1, shifted[..., None])[..., 0].masked_fill(~real, 0.0).sum(dim=1),
-            "Normalise first: sum log_softmax(logits), not the raw logits.":
-                logits.gather(-1, tgt[..., None])[..., 0].masked_fill(~real, 0.0).sum(dim=1),
-            "Return the log-probability (a sum of logs), not the probability.": expected.exp(),
-            "Leave out the padding after <eos>: mask positions where tgt == pad_id.": picked.sum(dim=1),
-            "Sum over the tokens, log p(y) = Σ_t log p(y_t | y_<t, x); you averaged.":
-                expected / real.sum(dim=1),
-            "Take log_softmax over the vocabulary (the last dimension), not over the positions.":
-                logits.log_softmax(dim=1).gather(-1, tgt[..., None])[..., 0].masked_fill(~real, 0.0).sum(dim=1),
-        }
-        for hint, variant in wrong.items():
-            if not torch.allclose(variant, expected, atol=1e-4) and torch.allclose(out, variant, atol=1e-4):
-                raise CheckFailed(hint)
-        expect_close(out, expected, "your log-probabilities differ from the chain-rule sum of the toy model")
+
+        def total(table, ids=tgt, pads=False):  # the sum over positions of table[b, t, ids[b, t]]: (batch,)
+            picked = table.gather(-1, ids[..., None])[..., 0]  # (batch, len)
+            return (picked if pads else picked.masked_fill(~real, 0.0)).sum(dim=1)
+
+        expected = total(logits.log_softmax(dim=-1))
+        diagnose(out.detach(), expected, [
+            (total(logits.log_softmax(dim=-1), shifted), "You scored the token each position *reads* (the decoder "
+             "input); position t's distribution predicts tgt[:, t], the next token."),
+            (total(logits), "Normalise first: sum log_softmax(logits), not the raw logits."),
+            (expected.exp(), "Return the log-probability (a sum of logs), not the probability."),
+            (total(logits.log_softmax(dim=-1), pads=True), "Leave out the padding after <eos>: mask positions where "
+                                                           "tgt == pad_id."),
+            (expected / real.sum(dim=1), "Sum over the tokens, log p(y) = Σ_t log p(y_t | y_<t, x); you averaged."),
+            (total(logits.log_softmax(dim=1)), "Take log_softmax over the vocabulary (the last dimension), not over "
+                                               "the positions."),
+        ], "your log-probabilities differ from the chain-rule sum of the toy model", atol=1e-4,
+            shape="Sum over the length dimension: return one log-probability per sequence, shape (batch,)")
