@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import CheckFailed, checker, diagnose, expect
 
 __all__ = ["check_clone_layers", "check_encoder_forward"]
 
@@ -33,33 +33,28 @@ def check_clone_layers(clone_layers) -> None:
     for layer, n_layers in [(_encoder_layer(0), 3), (_encoder_layer(1), 1), (linear, 4)]:
         before = _snapshot(layer)
         out = clone_layers(layer, n_layers)
-        if isinstance(out, (list, tuple)):
-            raise CheckFailed("Return an nn.ModuleList, not a Python list: modules in a plain list are not "
-                              "registered, so .parameters(), .to(device) and the optimiser never see them.")
+        expect(not isinstance(out, (list, tuple)), "Return an nn.ModuleList, not a Python list: modules in a plain "
+               "list are not registered, so .parameters(), .to(device) and the optimiser never see them.")
         expect(isinstance(out, nn.ModuleList), f"return an nn.ModuleList, got {type(out).__name__}")
-        expect(len(out) == n_layers, f"clone_layers(layer, {n_layers}) must hold {n_layers} layers, "
-                                     f"yours holds {len(out)}.")
-        if len({id(module) for module in out}) < len(out):
-            raise CheckFailed("Your list holds the same module object several times, so all its 'layers' share "
-                              "one set of parameters (training one trains them all). Make every entry its own "
-                              "copy.deepcopy(layer).")
-        if any(module is layer for module in out):
-            raise CheckFailed("Your list contains the original layer itself, which the caller still holds and "
-                              "may change. Put n_layers deep copies in the list: copy.deepcopy(layer).")
+        expect(len(out) == n_layers, f"clone_layers(layer, {n_layers}) must hold {n_layers} layers, yours holds "
+                                     f"{len(out)}.")
+        expect(len({id(module) for module in out}) == len(out), "Your list holds the same module object several "
+               "times, so all its 'layers' share one set of parameters (training one trains them all). Make every "
+               "entry its own copy.deepcopy(layer).")
+        expect(all(module is not layer for module in out), "Your list contains the original layer itself, which "
+               "the caller still holds and may change. Put n_layers deep copies in the list: copy.deepcopy(layer).")
         params = [p for module in out for p in module.parameters()] + list(layer.parameters())
-        if len({id(p) for p in params}) < len(params) or len({p.data_ptr() for p in params}) < len(params):
-            raise CheckFailed("Your copies share parameter tensors with each other or with the layer (a shallow "
-                              "copy such as copy.copy does that): use copy.deepcopy(layer) so that every copy "
-                              "owns its parameters.")
+        expect(len({id(p) for p in params}) == len({p.data_ptr() for p in params}) == len(params), "Your copies "
+               "share parameter tensors with each other or with the layer (a shallow copy such as copy.copy does "
+               "that): use copy.deepcopy(layer) so that every copy owns its parameters.")
         for module in out:
             expect(type(module) is type(layer), f"every entry must be a {type(layer).__name__} like the layer, "
                                                 f"got a {type(module).__name__}")
             state = module.state_dict()
             expect(state.keys() == before.keys(), "your copies have different parameters from the layer's")
-            if not all(torch.equal(state[name], value) for name, value in before.items()):
-                raise CheckFailed("Your copies hold different weights from the layer you were given: copy it "
-                                  "(copy.deepcopy) instead of building or re-initialising fresh layers. The stack "
-                                  "must start from exactly the layer passed in.")
+            expect(all(torch.equal(state[name], value) for name, value in before.items()), "Your copies hold "
+                   "different weights from the layer you were given: copy it (copy.deepcopy) instead of building or "
+                   "re-initialising fresh layers. The stack must start from exactly the layer passed in.")
         expect(all(torch.equal(layer.state_dict()[name], value) for name, value in before.items()),
                "clone_layers must not change the layer it is given.")
 
@@ -79,12 +74,11 @@ def _reference(seed: int, n_layers: int, with_norm: bool) -> nn.TransformerEncod
     return reference.eval()
 
 
-def _stack(layers, x, norm, *, order=None, chain=True, norm_each=False, norm_first=False, final_norm=True):
+def _stack(layers, x, norm, *, order=None, norm_each=False, norm_first=False, final_norm=True):
     """The stack run with switches that reproduce common mistakes (for the hints)."""
-    order = range(len(layers)) if order is None else order
     h = norm(x) if norm is not None and norm_first else x
-    for i in order:
-        h = layers[i](h if chain else x)
+    for i in range(len(layers)) if order is None else order:
+        h = layers[i](h)
         if norm is not None and norm_each:
             h = norm(h)
     if norm is not None and final_norm and not norm_each and not norm_first:
@@ -108,26 +102,19 @@ def check_encoder_forward(encoder_forward) -> None:
                 if norm is None and "NoneType" in str(error):
                     raise CheckFailed("norm may be None (no final norm): apply it only when one is given.") from None
                 raise
-            expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
-            expect(out.shape == expected.shape, f"the output has shape {tuple(out.shape)}, expected "
-                                                f"(batch, len, d_model) = {tuple(expected.shape)}")
-            if torch.allclose(out, expected, atol=1e-5, rtol=1e-4):
-                continue
             last = n_layers - 1
-            wrong = {
-                "You applied the norm after every layer. It is the stack's final norm: apply it once, after "
-                "the last layer.": _stack(layers, x, norm, norm_each=True),
-                "You forgot the final norm: after the last layer, apply norm (when one is given).":
-                    _stack(layers, x, norm, final_norm=False),
-                "Apply the final norm after the layers, not before them.": _stack(layers, x, norm, norm_first=True),
-                "Your output is the last layer's alone: feed each layer's output into the next (x = layer(x)) "
-                "instead of applying every layer to the original input.": _stack(layers, x, norm, order=[last]),
-                "Your output is the first layer's alone: did you return inside the loop? Run all the layers, "
-                "then return.": _stack(layers, x, norm, order=[0]),
-                "You applied the layers in reverse order: layers[0] reads the input, layers[-1] comes last.":
-                    _stack(layers, x, norm, order=range(last, -1, -1)),
-            }
-            for hint, variant in wrong.items():
-                if torch.allclose(out, variant, atol=1e-5, rtol=1e-4):
-                    raise CheckFailed(hint)
-            expect_close(out, expected, "your output differs from nn.TransformerEncoder's")
+            diagnose(out, expected, [
+                (lambda: _stack(layers, x, norm, norm_each=True), "You applied the norm after every layer. It is the "
+                 "stack's final norm: apply it once, after the last layer."),
+                (lambda: _stack(layers, x, norm, final_norm=False), "You forgot the final norm: after the last layer, "
+                 "apply norm (when one is given)."),
+                (lambda: _stack(layers, x, norm, norm_first=True), "Apply the final norm after the layers, not before "
+                 "them."),
+                (lambda: _stack(layers, x, norm, order=[last]), "Your output is the last layer's alone: feed each "
+                 "layer's output into the next (x = layer(x)) instead of applying every layer to the original input."),
+                (lambda: _stack(layers, x, norm, order=[0]), "Your output is the first layer's alone: did you return "
+                 "inside the loop? Run all the layers, then return."),
+                (lambda: _stack(layers, x, norm, order=range(last, -1, -1)), "You applied the layers in reverse "
+                 "order: layers[0] reads the input, layers[-1] comes last."),
+            ], "your output differs from nn.TransformerEncoder's",
+                shape="the output has the wrong shape, expected (batch, len, d_model)")

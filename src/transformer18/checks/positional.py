@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import checker, diagnose, expect
 
 __all__ = ["check_positional_encoding"]
 
@@ -61,22 +61,16 @@ def check_positional_encoding(positional_encoding) -> None:
         out = positional_encoding(max_len, d_model)
         expect(isinstance(out, torch.Tensor), f"return a torch tensor, got {type(out).__name__}")
         expect(out.is_floating_point(), f"return floating-point values (sines and cosines), got dtype {out.dtype}")
-        if tuple(out.shape) == (d_model, max_len):
-            raise CheckFailed(f"Positions and dimensions are transposed: return one row per position, shape "
-                              f"(max_len, d_model) = {(max_len, d_model)}, not {(d_model, max_len)}.")
-        if tuple(out.shape) == (1, max_len, d_model):
-            raise CheckFailed("Return the 2-D table (max_len, d_model), without a leading batch dimension.")
-        expect(tuple(out.shape) == (max_len, d_model),
-               f"positional_encoding({max_len}, {d_model}) has shape {tuple(out.shape)}, expected (max_len, "
-               f"d_model) = {(max_len, d_model)}")
+        diagnose(tuple(out.shape), (max_len, d_model), [
+            ((d_model, max_len), f"Positions and dimensions are transposed: return one row per position, shape "
+                                 f"(max_len, d_model) = {(max_len, d_model)}, not {(d_model, max_len)}."),
+            ((1, max_len, d_model), "Return the 2-D table (max_len, d_model), without a leading batch dimension."),
+        ], f"positional_encoding({max_len}, {d_model}) has shape {tuple(out.shape)}, expected (max_len, d_model) = "
+           f"{(max_len, d_model)}")
         atol = max(1e-4, torch.finfo(out.dtype).eps)  # float16 and bfloat16 round more coarsely
-        out = out.detach().cpu().to(torch.float64)
-        for hint, mistake in _WRONG:
-            if torch.allclose(out, _table(max_len, d_model, **mistake), atol=atol):
-                raise CheckFailed(hint)
-        reference = _table(max_len, d_model)
-        expect(torch.allclose(out[0], reference[0], atol=atol),
-               "At position 0 every sine is 0 and every cosine is 1: PE[0] must be [0, 1, 0, 1, …].")
-        expect_close(out, reference, f"positional_encoding({max_len}, {d_model}) differs from PE(pos, 2i) = "
-                     "sin(pos / 10000^(2i/d_model)), PE(pos, 2i+1) = cos(pos / 10000^(2i/d_model))", atol=atol,
-                     rtol=0)
+        out, reference = out.detach().cpu().to(torch.float64), _table(max_len, d_model)
+        diagnose(out, reference, [(_table(max_len, d_model, **mistake), hint) for hint, mistake in _WRONG] + [
+            (not torch.allclose(out[0], reference[0], atol=atol),
+             "At position 0 every sine is 0 and every cosine is 1: PE[0] must be [0, 1, 0, 1, …]."),
+        ], f"positional_encoding({max_len}, {d_model}) differs from PE(pos, 2i) = sin(pos / 10000^(2i/d_model)), "
+           "PE(pos, 2i+1) = cos(pos / 10000^(2i/d_model))", atol=atol, rtol=0)
