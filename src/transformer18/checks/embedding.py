@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import CheckFailed, checker, diagnose, expect, expect_close
 
 __all__ = ["check_one_hot_lookup", "check_pad_batch", "check_tied_logits"]
 
@@ -30,14 +30,6 @@ def _call(fn, *args, hints: dict[str, str], fallback: str):
 # ---------------------------------------------------------------- one_hot_lookup
 
 
-def _lookup_case(seed: int, vocab_size: int, d_model: int, batch: int, length: int, high: int):
-    g = torch.Generator().manual_seed(seed)
-    weight = torch.randn(vocab_size, d_model, generator=g)  # (vocab_size, d_model)
-    ids = torch.randint(0, high, (batch, length), generator=g)  # (batch, len)
-    ids[0, 0], ids[-1, -1] = high - 1, 0  # the largest allowed id and 0 both occur
-    return ids, weight
-
-
 @checker("one_hot_lookup")
 def check_one_hot_lookup(one_hot_lookup) -> None:
     """Check ``one_hot_lookup(ids, weight) -> (batch, len, d_model)`` against ``F.embedding``."""
@@ -45,7 +37,10 @@ def check_one_hot_lookup(one_hot_lookup) -> None:
     # weight gives values to compare instead of a shape error; then ids that miss the last rows.
     for seed, vocab_size, d_model, batch, length, high in [(0, 7, 7, 2, 5, 7), (1, 11, 6, 3, 4, 9),
                                                           (2, 13, 5, 2, 6, 13)]:
-        ids, weight = _lookup_case(seed, vocab_size, d_model, batch, length, high)
+        g = torch.Generator().manual_seed(seed)
+        weight = torch.randn(vocab_size, d_model, generator=g)  # (vocab_size, d_model)
+        ids = torch.randint(0, high, (batch, length), generator=g)  # (batch, len)
+        ids[0, 0], ids[-1, -1] = high - 1, 0  # the largest allowed id and 0 both occur
         expected = F.embedding(ids, weight)  # (batch, len, d_model)
         shape_hint = (f"The one-hot vectors need vocab_size = weight.shape[0] = {vocab_size} entries "
                       f"(pass num_classes=weight.shape[0]: without it F.one_hot uses the largest id + 1, and "
@@ -60,18 +55,14 @@ def check_one_hot_lookup(one_hot_lookup) -> None:
         expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
         expect(out.is_floating_point(), f"return the float embeddings, one d_model-vector per token; got a "
                                         f"{out.dtype} tensor of shape {tuple(out.shape)}")
-        if out.shape == expected.shape and vocab_size == d_model:
-            if torch.allclose(out, F.embedding(ids, weight.T)):
-                raise CheckFailed("weight is (vocab_size, d_model): multiply the one-hot vectors by weight "
-                                  "itself, not weight.T.")
-            if torch.equal(out, F.one_hot(ids, vocab_size).to(out.dtype)):
-                raise CheckFailed("You returned the one-hot vectors; multiply them by weight.")
-        expect(out.shape == expected.shape, f"return one d_model-vector per token: shape (batch, len, d_model) "
-                                            f"= {tuple(expected.shape)}, got {tuple(out.shape)}")
-        if torch.allclose(out, expected * math.sqrt(d_model)):
-            raise CheckFailed("This exercise is the bare lookup: don't multiply by √d_model here; the scale "
-                              "comes in TokenEmbedding.")
-        expect_close(out, expected, "your embeddings differ from F.embedding(ids, weight)")
+        diagnose(out, expected, [
+            (lambda: vocab_size == d_model and F.embedding(ids, weight.T), "weight is (vocab_size, d_model): "
+             "multiply the one-hot vectors by weight itself, not weight.T."),
+            (F.one_hot(ids, vocab_size).to(out.dtype), "You returned the one-hot vectors; multiply them by weight."),
+            (expected * math.sqrt(d_model), "This exercise is the bare lookup: don't multiply by √d_model here; the "
+                                            "scale comes in TokenEmbedding."),
+        ], "your embeddings differ from F.embedding(ids, weight)",
+            shape="return one d_model-vector per token: shape (batch, len, d_model)")
 
 
 # ---------------------------------------------------------------- pad_batch
@@ -98,20 +89,17 @@ def check_pad_batch(pad_batch) -> None:
         expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
         batch, longest = len(sequences), max(len(seq) for seq in sequences)
         shortest = min(len(seq) for seq in sequences)
-        if out.shape == (batch, shortest) and shortest < longest:
-            raise CheckFailed("Pad every sequence up to the longest one; you cut them to the shortest, "
-                              "which throws tokens away.")
+        expect(tuple(out.shape) != (batch, shortest) or shortest == longest, "Pad every sequence up to the longest "
+               "one; you cut them to the shortest, which throws tokens away.")
         expect(out.shape == (batch, longest), f"the output must be (batch, longest) = {(batch, longest)}, "
                                               f"got {tuple(out.shape)}")
         expect(out.dtype == torch.long, f"ids must be torch.long (int64), the type nn.Embedding and F.one_hot "
                                         f"expect; got {out.dtype}")
-        got = out.tolist()
-        if got == _padded(sequences, pad_id, left=True) and got != _padded(sequences, pad_id):
-            raise CheckFailed("Pad on the right: each sequence starts at position 0 and pad_id follows it.")
-        if pad_id != 0 and got == _padded(sequences, 0):
-            raise CheckFailed(f"Fill with pad_id (here {pad_id}), not with 0.")
-        expect(got == _padded(sequences, pad_id),
-               f"pad_batch({sequences}, pad_id={pad_id}) should be {_padded(sequences, pad_id)}, got {got}")
+        diagnose(out.tolist(), _padded(sequences, pad_id), [
+            (_padded(sequences, pad_id, left=True), "Pad on the right: each sequence starts at position 0 and pad_id "
+                                                    "follows it."),
+            (_padded(sequences, 0), f"Fill with pad_id (here {pad_id}), not with 0."),
+        ], f"pad_batch({sequences}, pad_id={pad_id}) should be {_padded(sequences, pad_id)}, got {out.tolist()}")
 
 
 # ---------------------------------------------------------------- tied_logits
@@ -136,20 +124,16 @@ def check_tied_logits(tied_logits) -> None:
         except ValueError as error:
             raise CheckFailed("embedding(...) looks token ids up, but h holds vectors: multiply h by the "
                               f"embedding's matrix, embedding.lookup.weight (TokenEmbedding said: {error})") from None
-        expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
         expect(torch.equal(embedding.lookup.weight.detach(), weight), "Don't change the embedding's matrix.")
-        expect(out.shape == expected.shape, f"return one score per vocabulary entry: (batch, len, vocab_size) = "
-                                            f"{tuple(expected.shape)}, got {tuple(out.shape)}")
-        if torch.allclose(out, expected * math.sqrt(d_model), atol=1e-5):
-            raise CheckFailed("No √d_model here: the paper multiplies by √d_model in the embedding layers only "
-                              "(§3.4); the pre-softmax layer uses the matrix as it is.")
-        if torch.allclose(out, expected.softmax(-1), atol=1e-6) or torch.allclose(out, expected.log_softmax(-1)):
-            raise CheckFailed("Return the scores (logits), not probabilities: softmax comes later, inside the "
-                              "loss or the decoding.")
-        expect_close(out, expected, "the scores must be h · Eᵀ with the embedding's own matrix E")
-        expect(out.requires_grad, "Gradients must reach embedding.lookup.weight: use the parameter itself "
-                                  "(no .detach(), no .data, no copy into a new layer).")
-        out.sum().backward()
+        diagnose(out, expected, [
+            (expected * math.sqrt(d_model), "No √d_model here: the paper multiplies by √d_model in the embedding "
+                                            "layers only (§3.4); the pre-softmax layer uses the matrix as it is."),
+            *[(probabilities, "Return the scores (logits), not probabilities: softmax comes later, inside the loss or "
+                              "the decoding.") for probabilities in (expected.softmax(-1), expected.log_softmax(-1))],
+        ], "the scores must be h · Eᵀ with the embedding's own matrix E",
+            shape="return one score per vocabulary entry: (batch, len, vocab_size)")
+        if out.requires_grad:
+            out.sum().backward()
         grad = embedding.lookup.weight.grad
         expect(grad is not None, "Gradients must reach embedding.lookup.weight: use the parameter itself "
                                  "(no .detach(), no .data, no copy into a new layer).")
