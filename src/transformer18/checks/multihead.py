@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import checker, diagnose, expect
 
 __all__ = ["check_split_heads", "check_multi_head_attention"]
 
@@ -25,28 +25,24 @@ def check_split_heads(split_heads) -> None:
         expected = x.reshape(batch, length, n_heads, d_k).transpose(1, 2)  # (batch, heads, len, d_k)
         out = split_heads(x.clone(), n_heads)
         expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
-        shape = tuple(out.shape)
-        if shape == (batch, length, n_heads, d_k) and shape != expected.shape:
-            raise CheckFailed("You stopped at the view (batch, len, heads, d_k). Transpose dims 1 and 2 so "
-                              "that the heads come before the positions: (batch, heads, len, d_k).")
+        shape = tuple(out.shape) if out.shape != expected.shape else None
         wrong_pairs = {(batch, d_k, n_heads, length), (batch, length, d_k, n_heads), (n_heads, length, batch, d_k),
                        (d_k, length, n_heads, batch), (length, batch, n_heads, d_k)}
-        if shape in wrong_pairs and shape != expected.shape:
-            raise CheckFailed("You transposed the wrong pair of dimensions. From the view (batch, len, heads, "
-                              "d_k), swap len (dim 1) and heads (dim 2): .transpose(1, 2).")
-        expect(shape == expected.shape, f"wrong output shape: split_heads(x of shape {tuple(x.shape)}, "
-                                        f"n_heads={n_heads}) must be (batch, heads, len, d_k) = "
-                                        f"{tuple(expected.shape)}, yours is {shape}.")
-        if n_heads > 1 and torch.equal(out, x.reshape(batch, n_heads, length, d_k)):
-            raise CheckFailed("Heads must split d_model, not len. A view straight to (batch, heads, len, d_k) "
-                              "cuts the sequence into chunks of positions, so each 'head' sees a few whole "
-                              "tokens instead of d_k features of every token. View as (batch, len, heads, d_k) "
-                              "first, then transpose dims 1 and 2.")
-        if n_heads > 1 and d_k > 1 and torch.equal(out, x.reshape(batch, length, d_k, n_heads).permute(0, 3, 1, 2)):
-            raise CheckFailed("Your heads take interleaved columns (head i gets features i, i + h, i + 2h, …). "
-                              "Head i must take the contiguous block of columns i·d_k … (i+1)·d_k − 1, as "
-                              "nn.MultiheadAttention does: view as (batch, len, heads, d_k).")
-        expect_close(out, expected, "head i of position t must hold x[b, t, i·d_k:(i+1)·d_k]", atol=0, rtol=0)
+        diagnose(out, expected, [
+            (shape == (batch, length, n_heads, d_k), "You stopped at the view (batch, len, heads, d_k). "
+             "Transpose dims 1 and 2 so that the heads come before the positions: (batch, heads, len, d_k)."),
+            (shape in wrong_pairs, "You transposed the wrong pair of dimensions. From the view (batch, "
+             "len, heads, d_k), swap len (dim 1) and heads (dim 2): .transpose(1, 2)."),
+            (x.reshape(batch, n_heads, length, d_k), "Heads must split d_model, not len. A view straight to (batch, "
+             "heads, len, d_k) cuts the sequence into chunks of positions, so each 'head' sees a few whole tokens "
+             "instead of d_k features of every token. View as (batch, len, heads, d_k) first, then transpose dims 1 "
+             "and 2."),
+            (x.reshape(batch, length, d_k, n_heads).permute(0, 3, 1, 2), "Your heads take interleaved columns (head i "
+             "gets features i, i + h, i + 2h, …). Head i must take the contiguous block of columns i·d_k … (i+1)·d_k "
+             "− 1, as nn.MultiheadAttention does: view as (batch, len, heads, d_k)."),
+        ], "head i of position t must hold x[b, t, i·d_k:(i+1)·d_k]", atol=0, rtol=0,
+            shape=f"wrong output shape: split_heads(x of shape {tuple(x.shape)}, n_heads={n_heads}) must be (batch, "
+                  "heads, len, d_k)")
 
 
 def _mha(query, key, value, w_q, w_k, w_v, w_o, n_heads, mask=None, *, scale="d_k", split="features",
@@ -61,21 +57,13 @@ def _mha(query, key, value, w_q, w_k, w_v, w_o, n_heads, mask=None, *, scale="d_
         return t.reshape(batch, t.size(1), n_heads, d_k).transpose(1, 2)
 
     q, k, v = heads(w_q(query)), heads(w_k(key)), heads(w_v(value))  # (batch, heads, len, d_k)
-    scores = q @ k.transpose(-2, -1)  # (batch, heads, q_len, k_len)
-    if scale == "d_k":
-        scores = scores / math.sqrt(d_k)
-    elif scale == "d_model":
-        scores = scores / math.sqrt(d_model)
+    scores = q @ k.transpose(-2, -1) / {"d_k": math.sqrt(d_k), "d_model": math.sqrt(d_model), None: 1.0}[scale]
     if mask is not None:
-        allowed = ~mask if invert else mask
-        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+        scores = scores.masked_fill(mask if invert else ~mask, torch.finfo(scores.dtype).min)
     out = scores.softmax(dim=softmax_dim) @ v  # (batch, heads, q_len, d_k)
-    if split == "len":
-        out = out.reshape(batch, q_len, d_model)  # undo the wrong split consistently
-    elif merge == "transpose":
-        out = out.transpose(1, 2).reshape(batch, q_len, d_model)  # (batch, q_len, d_model)
-    else:  # reshape without transposing back: positions and heads get scrambled
-        out = out.reshape(batch, q_len, d_model)
+    if split != "len" and merge == "transpose":  # reshaping without it scrambles positions and heads
+        out = out.transpose(1, 2)  # (batch, q_len, heads, d_k)
+    out = out.reshape(batch, q_len, d_model)  # (batch, q_len, d_model)
     return w_o(out) if out_proj else out
 
 
@@ -121,15 +109,9 @@ def _attention_cases():
         query = torch.randn(batch, q_len, d_model, generator=g)
         key = query if kind is None else torch.randn(batch, k_len, d_model, generator=g)
         value = key if kind is None else torch.randn(batch, k_len, d_model, generator=g)
-        if kind == "band":
-            i = torch.arange(q_len).unsqueeze(1)
-            j = torch.arange(k_len).unsqueeze(0)
-            mask = (i - j).abs() <= 1  # (q_len, k_len)
-        elif kind == "padding":
-            lengths = torch.tensor([5, 4])
-            mask = (torch.arange(k_len) < lengths.unsqueeze(1))[:, None, None, :]  # (batch, 1, 1, k_len)
-        else:
-            mask = None
+        masks = {None: None, "band": (torch.arange(q_len)[:, None] - torch.arange(k_len)).abs() <= 1,  # (q_len, k_len)
+                 "padding": (torch.arange(k_len) < torch.tensor([[5], [4]]))[:, None, None, :]}  # (batch, 1, 1, k_len)
+        mask = masks[kind]
         cases.append((query, key, value, _linears(d_model, g), n_heads, mask))
     return cases
 
@@ -159,22 +141,12 @@ def check_multi_head_attention(multi_head_attention) -> None:
     for query, key, value, layers, n_heads, mask in _attention_cases():
         expected = _torch_reference(query, key, value, layers, n_heads, mask)  # (batch, q_len, d_model)
         args = (query.clone(), key.clone(), value.clone(), *layers, n_heads)
+        kind = "self-attention" if mask is None else f"cross-attention with a mask of shape {tuple(mask.shape)}"
         with torch.no_grad():
             out = multi_head_attention(*args) if mask is None else multi_head_attention(*args, mask=mask.clone())
-        if isinstance(out, tuple):
-            raise CheckFailed("Return only the output tensor (batch, q_len, d_model), not a tuple.")
-        expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
-        expect(out.shape == expected.shape, f"the output must be (batch, q_len, d_model) = {tuple(expected.shape)}, "
-                                            f"yours is {tuple(out.shape)}")
-        if torch.allclose(out, expected, atol=1e-5, rtol=1e-4):
-            continue
-        for hint, switches in _HINTS:
-            if switches.get("invert") and mask is None:
-                continue
-            with torch.no_grad():
-                variant = _mha(query, key, value, *layers, n_heads, mask, **switches)
-            if torch.allclose(out, variant, atol=1e-5, rtol=1e-4):
-                raise CheckFailed(hint)
-        kind = "self-attention" if mask is None else f"cross-attention with a mask of shape {tuple(mask.shape)}"
-        expect_close(out, expected, f"your output differs from nn.MultiheadAttention's ({kind}, "
-                                    f"{n_heads} heads)")
+            diagnose(out, expected, [
+                (isinstance(out, tuple), "Return only the output tensor (batch, q_len, d_model), not a tuple."),
+                *[(lambda switches=switches: _mha(query, key, value, *layers, n_heads, mask, **switches), hint)
+                  for hint, switches in _HINTS],
+            ], f"your output differs from nn.MultiheadAttention's ({kind}, {n_heads} heads)",
+                shape="the output must be (batch, q_len, d_model)")
