@@ -111,6 +111,9 @@ def test_diagnose_tolerances_and_exact_tensors():
     assert checks.matches(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
     assert not checks.matches(torch.tensor([[1, 2]]), torch.tensor([1, 2]))
     assert checks.matches(0.1 + 0.2, 0.3) and not checks.matches("0.3", 0.3) and not checks.matches(True, 1)
+    assert checks.matches(9.0, 9) and checks.matches(4, 4) and not checks.matches(4.0 + 1e-3, 4)
+    assert checks.matches((torch.ones(2), [1, 2.0]), [torch.ones(2), (1, 2)])
+    assert not checks.matches((torch.ones(2),), (torch.ones(2), 1)) and not checks.matches(torch.ones(1), (1.0,))
 
 
 # ---------------------------------------------------------------- Q1: rnn_forward

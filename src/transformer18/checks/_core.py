@@ -28,8 +28,8 @@ def expect_close(actual, expected, hint: str, *, atol: float = 1e-5, rtol: float
 
 
 def matches(actual, expected, *, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
-    """Whether ``actual`` equals ``expected``: tensors of one shape (close if both are floating point),
-    numbers within the tolerances, anything else by ``==``."""
+    """Whether ``actual`` equals ``expected``: tensors of one shape (their values, not dtypes; close if both are
+    floating point), numbers (close if one is a float), tuples and lists item by item, anything else by ``==``."""
     if isinstance(expected, torch.Tensor):
         if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
             return False
@@ -37,7 +37,11 @@ def matches(actual, expected, *, atol: float = 1e-5, rtol: float = 1e-4) -> bool
         if actual.is_floating_point() and expected.is_floating_point():
             return torch.allclose(actual.double(), expected.double(), atol=atol, rtol=rtol)
         return bool((actual == expected).all())
-    if isinstance(expected, float) and isinstance(actual, (int, float)) and not isinstance(actual, bool):
+    if isinstance(expected, (tuple, list)):
+        return (isinstance(actual, (tuple, list)) and len(actual) == len(expected)
+                and all(matches(a, e, atol=atol, rtol=rtol) for a, e in zip(actual, expected)))
+    numbers = [isinstance(x, (int, float)) and not isinstance(x, bool) for x in (actual, expected)]
+    if all(numbers) and (isinstance(actual, float) or isinstance(expected, float)):
         return math.isclose(actual, expected, abs_tol=atol, rel_tol=rtol)
     return type(actual) is type(expected) and actual == expected
 
