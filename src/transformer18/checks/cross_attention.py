@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import CheckFailed, checker, diagnose, expect
 
 __all__ = ["check_cross_attention", "check_read_alignment", "check_alignment_accuracy"]
 
@@ -50,41 +50,13 @@ SOFTMAX_AXIS = ("Each row of the weights (one query) must sum to 1: take the sof
                 "not over the queries.")
 
 
-def _mistakes(args):
-    """Known wrong variants: hint -> (output, weights), for a case where they all run."""
+def _mistakes(args) -> list:
+    """Known wrong variants as (lazy (output, weights), hint), for a case where they all run."""
     dec, mem, w_q, w_k, w_v = args
-    variants = {
-        VALUES_WRONG_SIDE: lambda: _attend(dec, mem, dec, w_q, w_k, w_v),
-        SWAPPED: lambda: _attend(mem, dec, dec, w_q, w_k, w_v),
-        SWAPPED + " ": lambda: _attend(mem, dec, mem, w_q, w_k, w_v),
-        SELF_DECODER: lambda: _attend(dec, dec, dec, w_q, w_k, w_v),
-        SELF_MEMORY: lambda: _attend(mem, mem, mem, w_q, w_k, w_v),
-        SOFTMAX_AXIS: lambda: _attend(dec, mem, mem, w_q, w_k, w_v, softmax_dim=-2),
-    }
-    return {hint: fn() for hint, fn in variants.items()}
-
-
-def _matches(result, reference) -> bool:
-    if not (isinstance(result, tuple) and len(result) == 2 and all(isinstance(t, torch.Tensor) for t in result)):
-        return False
-    return all(a.shape == b.shape and torch.allclose(a.float(), b, atol=1e-5, rtol=1e-4)
-               for a, b in zip(result, reference))
-
-
-def _diagnose_crash(cross_attention, error: Exception, q_len: int, k_len: int) -> None:
-    """The reader's code crashed with q_len ≠ k_len: run it on a square case to name the mistake."""
-    square = _case(7, 2, 4, 4)
-    try:
-        result = cross_attention(*(a.clone() for a in square))
-    except Exception:  # noqa: BLE001 - any failure here gets the general hint below
-        result = None
-    if result is not None:
-        for hint, reference in _mistakes(square).items():
-            if _matches(result, reference):
-                raise CheckFailed(hint.strip())
-    raise CheckFailed(f"Your function failed with q_len = {q_len} ≠ k_len = {k_len} ({type(error).__name__}: {error}). "
-                      "Only the weights mix the two lengths: Q = decoder_states @ w_q is (batch, q_len, d_k), "
-                      "K = memory @ w_k is (batch, k_len, d_k) and V = memory @ w_v is (batch, k_len, d_v).")
+    sides = [(dec, mem, dec, VALUES_WRONG_SIDE), (mem, dec, dec, SWAPPED), (mem, dec, mem, SWAPPED),
+             (dec, dec, dec, SELF_DECODER), (mem, mem, mem, SELF_MEMORY)]
+    return [(lambda q=q, k=k, v=v: _attend(q, k, v, w_q, w_k, w_v), hint) for q, k, v, hint in sides] + [
+        (lambda: _attend(dec, mem, mem, w_q, w_k, w_v, softmax_dim=-2), SOFTMAX_AXIS)]
 
 
 def _check_case(cross_attention, args) -> None:
@@ -95,42 +67,44 @@ def _check_case(cross_attention, args) -> None:
     except NotImplementedError:  # a subclass of RuntimeError: the untouched stub
         raise
     except (RuntimeError, IndexError, ValueError) as error:
-        _diagnose_crash(cross_attention, error, q_len, k_len)
+        # Crashed with q_len ≠ k_len: run it on a square case, where the usual mistakes run, to name the mistake.
+        square = _case(7, 2, 4, 4)
+        try:
+            result = cross_attention(*(a.clone() for a in square))
+        except Exception:  # noqa: BLE001 - any failure here gets the general hint below
+            result = None
+        crashed = (f"Your function failed with q_len = {q_len} ≠ k_len = {k_len} ({type(error).__name__}: {error}). "
+                   "Only the weights mix the two lengths: Q = decoder_states @ w_q is (batch, q_len, d_k), "
+                   "K = memory @ w_k is (batch, k_len, d_k) and V = memory @ w_v is (batch, k_len, d_v).")
+        diagnose(result, _attend(square[0], square[1], square[1], *square[2:]), _mistakes(square), crashed)
+        raise CheckFailed(crashed) from None
     expect(isinstance(result, tuple) and len(result) == 2 and all(isinstance(t, torch.Tensor) for t in result),
            f"return a tuple (output, weights) of two tensors, got {type(result).__name__}")
     output, weights = result
     expected_weights = (dec @ w_q @ (mem @ w_k).transpose(-2, -1) / math.sqrt(D_K)).softmax(dim=-1)
     expected_output = F.scaled_dot_product_attention(dec @ w_q, mem @ w_k, mem @ w_v)  # PyTorch's own
-    if output.shape == expected_weights.shape and weights.shape == expected_output.shape:
-        raise CheckFailed("You returned (weights, output): return (output, weights).")
-    if weights.shape == (batch, k_len, q_len):
-        if torch.allclose(weights.transpose(-2, -1).float(), expected_weights, atol=1e-5):
-            raise CheckFailed("Your weights are transposed: return them as (batch, q_len, k_len), one row per query.")
-        raise CheckFailed(SWAPPED)
-    if weights.shape == (batch, q_len, q_len):
-        raise CheckFailed(SELF_DECODER)
-    if weights.shape == (batch, k_len, k_len):
-        raise CheckFailed(SELF_MEMORY)
-    expect(weights.shape == expected_weights.shape,
-           f"the weights should be (batch, q_len, k_len) = {tuple(expected_weights.shape)}, got {tuple(weights.shape)}")
-    weights = weights.float()
-    if torch.allclose(weights, _attend(dec, mem, mem, w_q, w_k, w_v, softmax_dim=-2)[1], atol=1e-5):
-        raise CheckFailed(SOFTMAX_AXIS)
     scalings = {
         "Scale the scores by √d_k before the softmax; you did not scale them.": 1.0,
         "Scale by √d_k, the width of the queries and keys (4 here), not √d_model.": math.sqrt(D_MODEL),
         "Scale by √d_k, the width of the queries and keys (4 here), not √d_v.": math.sqrt(D_V),
         "Scale by the square root of d_k, not by d_k itself.": float(D_K),
     }
-    for hint, scale in scalings.items():
-        if torch.allclose(weights, _attend(dec, mem, mem, w_q, w_k, w_v, scale=scale)[1], atol=1e-5):
-            raise CheckFailed(hint)
-    expect(torch.allclose(weights.sum(dim=-1), torch.ones(batch, q_len), atol=1e-5),
-           "each row of the weights (one query) should sum to 1: a softmax over the keys")
-    expect_close(weights, expected_weights, "your weights differ from softmax(Q Kᵀ / √d_k)")
-    if output.shape == (batch, q_len, D_MODEL) and torch.allclose(output.float(), expected_weights @ mem, atol=1e-5):
-        raise CheckFailed("Project the memory with w_v before mixing it: V = memory @ w_v.")
-    expect_close(output, expected_output, "your output differs from weights @ V (F.scaled_dot_product_attention)")
+    diagnose(weights.float(), expected_weights, [
+        (output.shape == expected_weights.shape and weights.shape == expected_output.shape,
+         "You returned (weights, output): return (output, weights)."),
+        (expected_weights.transpose(-2, -1), "Your weights are transposed: return them as (batch, q_len, k_len), "
+                                             "one row per query."),
+        (weights.shape == (batch, k_len, q_len), SWAPPED),
+        (weights.shape == (batch, q_len, q_len), SELF_DECODER),
+        (weights.shape == (batch, k_len, k_len), SELF_MEMORY),
+        (_attend(dec, mem, mem, w_q, w_k, w_v, softmax_dim=-2)[1], SOFTMAX_AXIS),
+        *[(_attend(dec, mem, mem, w_q, w_k, w_v, scale=scale)[1], hint) for hint, scale in scalings.items()],
+        (lambda: not torch.allclose(weights.sum(dim=-1).float(), torch.ones(batch, q_len), atol=1e-5),
+         "each row of the weights (one query) should sum to 1: a softmax over the keys"),
+    ], "your weights differ from softmax(Q Kᵀ / √d_k)", shape="the weights should be (batch, q_len, k_len)")
+    diagnose(output, expected_output, [
+        (expected_weights @ mem, "Project the memory with w_v before mixing it: V = memory @ w_v."),
+    ], "your output differs from weights @ V (F.scaled_dot_product_attention)")
 
 
 @checker("cross_attention")
@@ -153,21 +127,18 @@ def check_read_alignment(read_alignment) -> None:
         expected = weights.argmax(dim=-1)  # (batch, q_len)
         got = read_alignment(weights.clone())
         expect(isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}")
-        if got.shape == (batch, k_len):
-            raise CheckFailed("You took the argmax over the queries (dim 1). Each query picks a key: take the "
-                              "argmax over the keys, the last axis, to get one entry per query, (batch, q_len).")
-        if got.shape == (q_len, k_len):
-            raise CheckFailed("You took the argmax over the batch (dim 0). Take it over the keys, the last axis.")
-        if got.shape == (q_len,):
-            raise CheckFailed("Keep the batch dimension: one row of key indices per example, (batch, q_len).")
-        expect(got.shape == expected.shape,
-               f"the alignment should be (batch, q_len) = {tuple(expected.shape)}, got {tuple(got.shape)}")
+        diagnose(tuple(got.shape), tuple(expected.shape), [
+            ((batch, k_len), "You took the argmax over the queries (dim 1). Each query picks a key: take the argmax "
+                             "over the keys, the last axis, to get one entry per query, (batch, q_len)."),
+            ((q_len, k_len), "You took the argmax over the batch (dim 0). Take it over the keys, the last axis."),
+            ((q_len,), "Keep the batch dimension: one row of key indices per example, (batch, q_len)."),
+        ], f"the alignment should be (batch, q_len) = {tuple(expected.shape)}, got {tuple(got.shape)}")
         if got.is_floating_point():
-            if torch.allclose(got, weights.max(dim=-1).values):
-                raise CheckFailed("You returned the largest weight (max); return its position (argmax), the key's index.")
+            expect(not torch.allclose(got, weights.max(dim=-1).values), "You returned the largest weight (max); "
+                                                                        "return its position (argmax), the key's index.")
             raise CheckFailed(f"return key indices as a LongTensor, got dtype {got.dtype}")
-        if torch.equal(got, weights.argmin(dim=-1)):
-            raise CheckFailed("That is the key each query attends to least (argmin); take the argmax.")
+        expect(not torch.equal(got, weights.argmin(dim=-1)),
+               "That is the key each query attends to least (argmin); take the argmax.")
         expect(got.dtype == torch.long, f"return a LongTensor (int64), got dtype {got.dtype}")
         expect(torch.equal(got, expected), "some queries got the wrong key: the key with the largest weight, "
                                            "per query, is weights.argmax(dim=-1)")
@@ -201,12 +172,13 @@ def check_alignment_accuracy(alignment_accuracy) -> None:
                 square = float(alignment_accuracy(square_weights, square_ideal))
             except Exception:  # noqa: BLE001
                 square = None
-            over_queries = (square_weights.argmax(dim=-2) == square_ideal).float().mean().item()
-            if square is not None and math.isclose(square, over_queries, abs_tol=1e-6):
-                raise CheckFailed("You took the argmax over the queries (dim 1); each query picks a key: "
-                                  "argmax over the keys, the last axis.") from None
-            raise CheckFailed(f"Your function failed with q_len = 3 ≠ k_len = 5 ({type(error).__name__}: {error}). "
-                              "Compare weights.argmax(dim=-1), shape (batch, q_len), with ideal.") from None
+            crashed = (f"Your function failed with q_len = 3 ≠ k_len = 5 ({type(error).__name__}: {error}). Compare "
+                       "weights.argmax(dim=-1), shape (batch, q_len), with ideal.")
+            diagnose(square, (square_weights.argmax(dim=-1) == square_ideal).float().mean().item(), [
+                ((square_weights.argmax(dim=-2) == square_ideal).float().mean().item(), "You took the argmax over "
+                 "the queries (dim 1); each query picks a key: argmax over the keys, the last axis."),
+            ], crashed, atol=1e-6, rtol=0)
+            raise CheckFailed(crashed) from None
         try:
             value = float(got)
         except (TypeError, ValueError, RuntimeError):
@@ -214,17 +186,12 @@ def check_alignment_accuracy(alignment_accuracy) -> None:
                               f"{' of shape ' + str(tuple(got.shape)) if isinstance(got, torch.Tensor) else ''}") from None
         correct = weights.argmax(dim=-1) == ideal  # (batch, q_len)
         expected = correct.float().mean().item()
-        if math.isclose(value, expected, abs_tol=1e-6):
-            continue
-        if math.isclose(value, correct.sum().item()):
-            raise CheckFailed("You returned the number of correct queries; return the fraction (divide by "
-                              "batch × q_len, or take the mean).")
-        if math.isclose(value, correct.all(dim=-1).float().mean().item(), abs_tol=1e-6):
-            raise CheckFailed("You scored whole examples (all queries right); count each query separately: the "
-                              "fraction of (example, query) pairs whose argmax is the ideal key.")
-        ideal_full = ideal.expand(weights.shape[:-1])  # (batch, q_len)
-        if math.isclose(value, weights.gather(-1, ideal_full.unsqueeze(-1)).mean().item(), abs_tol=1e-6):
-            raise CheckFailed("You averaged the weight on the ideal key. Count a query as right when its "
-                              "largest weight (argmax) is on the ideal key.")
-        raise CheckFailed(f"{correct.sum().item()} of {correct.numel()} queries have their largest weight on the "
-                          f"ideal key, so the accuracy is {expected:.4f}; you returned {value:.4f}")
+        diagnose(value, expected, [
+            (float(correct.sum().item()), "You returned the number of correct queries; return the fraction (divide "
+                                          "by batch × q_len, or take the mean)."),
+            (correct.all(dim=-1).float().mean().item(), "You scored whole examples (all queries right); count each "
+             "query separately: the fraction of (example, query) pairs whose argmax is the ideal key."),
+            (weights.gather(-1, ideal.expand(weights.shape[:-1]).unsqueeze(-1)).mean().item(), "You averaged the "
+             "weight on the ideal key. Count a query as right when its largest weight (argmax) is on the ideal key."),
+        ], f"{correct.sum().item()} of {correct.numel()} queries have their largest weight on the ideal key, so the "
+           f"accuracy is {expected:.4f}; you returned {value:.4f}", atol=1e-6, rtol=0)
