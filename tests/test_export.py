@@ -2,8 +2,11 @@
 
 import ast
 import importlib.util
+import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -109,3 +112,75 @@ def test_the_import_order_rule_can_fail():
     assert chapter_of(text) == 1 and imported_modules(text) == {"config"}
     assert chapter_of(generated()["config.py"]) == 2  # so Q1 importing config would be refused above
     assert chapter_of(generated()["date_translator.py"]) > chapter_of(generated()["dates.py"]) > chapter_of(generated()["training.py"])
+
+
+# A subprocess that imports transformer18.checks afresh for each checker, asks for that one name, runs it on a stub
+# (so that imports inside the checker happen too) and prints which package modules got imported.
+_CHECKER_IMPORTS = """
+import json, sys
+names, seen = json.loads(sys.argv[1]), {}
+stub = lambda *args, **kwargs: (_ for _ in ()).throw(NotImplementedError)
+for name in names:
+    for module in [m for m in sys.modules if m == "transformer18" or m.startswith("transformer18.")]:
+        del sys.modules[module]
+    import transformer18.checks
+    getattr(transformer18.checks, name)(stub)
+    seen[name] = sorted(m for m in sys.modules if m.startswith("transformer18."))
+print(json.dumps(seen))
+"""
+
+
+def checker_chapters() -> dict[str, int]:
+    """Each checker and the first chapter (position in _toc.yml) whose notebook calls it."""
+    first = {}
+    for position, path in enumerate(TOC_ORDER, start=1):
+        notebook = ROOT / f"{path}.ipynb"
+        for name in re.findall(r"\b(check_\w+)\(", notebook.read_text() if notebook.exists() else ""):
+            first.setdefault(name, position)
+    return first
+
+
+def modules_asked_for(names: list[str], env: dict | None = None) -> dict[str, list[str]]:
+    done = subprocess.run([sys.executable, "-c", _CHECKER_IMPORTS, json.dumps(names)], capture_output=True,
+                          text=True, check=True, env=env, timeout=300)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def later_imports(seen: dict[str, list[str]], chapters: dict[str, int]) -> list[str]:
+    """The (checker, module) pairs where asking for a chapter's checker imported a later chapter's module or
+    another checker module."""
+    generated_chapters = {name.removesuffix(".py"): chapter_of(text) for name, text in generated().items()}
+    from transformer18 import checks
+
+    problems = []
+    for name, modules in seen.items():
+        own = checks._MODULE_OF[name]
+        for module in modules:
+            parts = module.split(".")[1:]
+            if parts[0] in generated_chapters and generated_chapters[parts[0]] > chapters[name]:
+                problems.append(f"{name} (chapter {chapters[name]}) imported {module} "
+                                f"(chapter {generated_chapters[parts[0]]})")
+            if parts[0] == "checks" and len(parts) > 1 and parts[1] not in {"_core", own}:
+                problems.append(f"{name} imported {module}, another chapter's checkers")
+    return problems
+
+
+def test_a_checker_imports_only_its_own_and_earlier_chapters():
+    from transformer18 import checks
+
+    chapters = checker_chapters()
+    names = [name for name in checks.__all__ if name.startswith("check_")]
+    assert set(names) <= set(chapters), f"checkers no notebook calls: {set(names) - set(chapters)}"
+    assert later_imports(modules_asked_for(names), chapters) == []
+
+
+def test_the_lazy_import_rule_can_fail(tmp_path):
+    """With the eager loop that checks/__init__.py once had, Q1's checker imports Q17's model: the test sees it."""
+    package = tmp_path / "transformer18"
+    shutil.copytree(PACKAGE, package, ignore=shutil.ignore_patterns("__pycache__"))
+    init = package / "checks" / "__init__.py"
+    init.write_text(init.read_text() + "\nfor _name in list(_MODULE_OF):\n    __getattr__(_name)\n")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    seen = modules_asked_for(["check_rnn_forward"], env)
+    problems = later_imports(seen, checker_chapters())
+    assert any("check_rnn_forward (chapter 1) imported transformer18.model" in p for p in problems), problems
