@@ -20,3 +20,23 @@ def displayed(monkeypatch):
 
     monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend((o, kw) for o in objs))
     return shown
+
+
+@pytest.fixture
+def accepts(capsys):
+    """``accepts(check, solution, ...)``: the checker prints its ✓ line for every solution."""
+
+    def run(check, *solutions):
+        for solution in solutions:
+            check(solution)
+            assert f"✓ {check.title}: all checks passed." in capsys.readouterr().out
+
+    return run
+
+
+def rejects(check, wrong, hint: str) -> None:
+    """The checker raises ``CheckFailed`` for ``wrong`` with a message that ``hint`` (a regex) matches."""
+    from transformer18.checks import CheckFailed
+
+    with pytest.raises(CheckFailed, match=hint):
+        check(wrong)

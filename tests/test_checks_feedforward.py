@@ -3,21 +3,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import rejects
 from torch import nn
 
 from transformer18 import checks
 from transformer18.checks import CheckFailed
-
-
-def test_untouched_stubs_print_not_implemented(capsys):
-    def stub(*args, **kwargs):
-        raise NotImplementedError
-
-    checks.check_feed_forward(stub)
-    checks.check_to_conv1d(stub)
-    out = capsys.readouterr().out
-    assert "feed_forward: not implemented yet" in out and "to_conv1d: not implemented yet" in out
-
 
 # ---------------------------------------------------------------- feed_forward
 
@@ -58,9 +48,8 @@ def guess_second_orientation(x, w_1, b_1, w_2, b_2):
     lambda x, w_1, b_1, w_2, b_2: torch.einsum("blf,df->bld", torch.einsum("bld,fd->blf", x, w_1).add(b_1).clamp(min=0),
                                                w_2) + b_2,
 ])
-def test_feed_forward_accepts_correct_code(solution, capsys):
-    checks.check_feed_forward(solution)
-    assert "✓ feed_forward" in capsys.readouterr().out
+def test_feed_forward_accepts_correct_code(solution, accepts):
+    accepts(checks.check_feed_forward, solution)
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -88,8 +77,7 @@ def test_feed_forward_accepts_correct_code(solution, capsys):
     (lambda *a: 2 * feed_forward(*a), "differs from FFN"),
 ])
 def test_feed_forward_rejects_wrong_code(wrong, hint):
-    with pytest.raises(CheckFailed, match=hint):
-        checks.check_feed_forward(wrong)
+    rejects(checks.check_feed_forward, wrong, hint)
 
 
 def test_feed_forward_lets_unrelated_errors_through():
@@ -160,8 +148,7 @@ def test_to_conv1d_accepts_the_reference(capsys):
     (lambda ffn: list(to_conv1d(ffn)), "return an nn.Sequential"),
 ])
 def test_to_conv1d_rejects_wrong_code(wrong, hint):
-    with pytest.raises(CheckFailed, match=hint):
-        checks.check_to_conv1d(wrong)
+    rejects(checks.check_to_conv1d, wrong, hint)
 
 
 def test_to_conv1d_rejects_a_transposed_square_weight():
