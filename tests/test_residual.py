@@ -102,7 +102,7 @@ def test_message_for_a_too_wide_branch():
 
 def test_a_tuple_from_torch_attention_is_a_type_error():
     mha = nn.MultiheadAttention(12, 3, batch_first=True)
-    with pytest.raises(TypeError, match=r"returns \(output, weights\)"):
+    with pytest.raises(ValueError, match=r"returns \(output, weights\)"):
         residual(torch.randn(2, 5, 12), lambda y: mha(y, y, y))
     out = residual(torch.randn(2, 5, 12), lambda y: mha(y, y, y)[0])
     assert out.shape == (2, 5, 12)

@@ -20,7 +20,7 @@ def residual(x: torch.Tensor, sublayer: Callable[[torch.Tensor], torch.Tensor],
     """
     out = sublayer(x)  # (batch, len, d_model)
     if not isinstance(out, torch.Tensor):
-        raise TypeError(f"the sub-layer must return one tensor, got {type(out).__name__} (nn.MultiheadAttention "
+        raise ValueError(f"the sub-layer must return one tensor, got {type(out).__name__} (nn.MultiheadAttention "
                         "returns (output, weights): pass lambda y: mha(y, y, y)[0])")
     if out.shape != x.shape:
         raise ValueError(f"a residual connection needs equal shapes: input {tuple(x.shape)}, "
