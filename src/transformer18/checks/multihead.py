@@ -7,6 +7,7 @@ import math
 import torch
 from torch import nn
 
+from ..multihead import MultiHeadAttention
 from ._core import checker, diagnose, expect
 
 __all__ = ["check_split_heads", "check_multi_head_attention"]
@@ -79,14 +80,10 @@ def _linears(d_model: int, generator: torch.Generator) -> list[nn.Linear]:
 
 def _torch_reference(query, key, value, layers, n_heads, mask):
     """The same computation by ``nn.MultiheadAttention`` with copied weights and the mask's polarity flipped."""
-    w_q, w_k, w_v, w_o = layers
-    d_model = query.size(-1)
-    mha = nn.MultiheadAttention(d_model, n_heads, batch_first=True)
-    with torch.no_grad():
-        mha.in_proj_weight.copy_(torch.cat([w_q.weight, w_k.weight, w_v.weight]))
-        mha.in_proj_bias.copy_(torch.cat([w_q.bias, w_k.bias, w_v.bias]))
-        mha.out_proj.weight.copy_(w_o.weight)
-        mha.out_proj.bias.copy_(w_o.bias)
+    layer = MultiHeadAttention(query.size(-1), n_heads, dropout=0.0)
+    for ours, given in zip((layer.w_q, layer.w_k, layer.w_v, layer.w_o), layers):
+        ours.load_state_dict(given.state_dict())
+    mha = layer.to_torch()
     kwargs = {}
     if mask is not None and mask.dim() == 2:  # (q_len, k_len): True = may attend; nn wants True = blocked
         kwargs["attn_mask"] = ~mask
