@@ -3,10 +3,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import rejects
 from torch import nn
 
 from transformer18 import checks
-from transformer18.checks import CheckFailed
 
 # ---------------------------------------------------------------- check_layer_norm
 
@@ -73,17 +73,8 @@ def in_place(x, weight, bias, eps=1e-5):
     return x / torch.sqrt(var + eps) * weight + bias
 
 
-def test_layer_norm_accepts_the_reference(capsys):
-    checks.check_layer_norm(layer_norm)
-    assert "✓ layer_norm: all checks passed." in capsys.readouterr().out
-
-
-def test_layer_norm_stub_is_not_implemented(capsys):
-    def stub(x, weight, bias, eps=1e-5):
-        raise NotImplementedError
-
-    checks.check_layer_norm(stub)
-    assert "layer_norm: not implemented yet" in capsys.readouterr().out
+def test_layer_norm_accepts_the_reference(accepts):
+    accepts(checks.check_layer_norm, layer_norm)
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -110,14 +101,12 @@ def test_layer_norm_stub_is_not_implemented(capsys):
     (lambda x, w, b, eps=1e-5: layer_norm(x, w, b, eps) * 1.01, "differs from F.layer_norm"),
 ])
 def test_layer_norm_rejects_wrong_code_with_a_hint(wrong, hint):
-    with pytest.raises(CheckFailed, match=hint):
-        checks.check_layer_norm(wrong)
+    rejects(checks.check_layer_norm, wrong, hint)
 
 
 def test_layer_norm_checker_restores_torch_layer_norm():
     fn, torch_fn = F.layer_norm, torch.layer_norm
-    with pytest.raises(CheckFailed):
-        checks.check_layer_norm(lambda x, w, b, eps=1e-5: F.layer_norm(x, x.shape[-1:], w, b, eps))
+    rejects(checks.check_layer_norm, lambda x, w, b, eps=1e-5: F.layer_norm(x, x.shape[-1:], w, b, eps), "from scratch")
     assert F.layer_norm is fn and torch.layer_norm is torch_fn
     nn.LayerNorm(4)(torch.randn(2, 4))  # still works
 
@@ -130,8 +119,7 @@ def test_torch_module_layer_norm_is_refused_too():
             norm.bias.copy_(bias)
         return norm(x)
 
-    with pytest.raises(CheckFailed, match="from scratch"):
-        checks.check_layer_norm(with_module)
+    rejects(checks.check_layer_norm, with_module, "from scratch")
 
 
 # ---------------------------------------------------------------- check_norm_placement
@@ -158,17 +146,8 @@ def in_place_block(x, sublayer, norm):
     return x
 
 
-def test_norm_placement_accepts_the_reference(capsys):
-    checks.check_norm_placement(pre_norm_block)
-    assert "✓ pre_norm_block: all checks passed." in capsys.readouterr().out
-
-
-def test_norm_placement_stub_is_not_implemented(capsys):
-    def stub(x, sublayer, norm):
-        raise NotImplementedError
-
-    checks.check_norm_placement(stub)
-    assert "pre_norm_block: not implemented yet" in capsys.readouterr().out
+def test_norm_placement_accepts_the_reference(accepts):
+    accepts(checks.check_norm_placement, pre_norm_block)
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -186,8 +165,7 @@ def test_norm_placement_stub_is_not_implemented(capsys):
     (lambda x, s, n: x - s(n(x)), "differs from x \\+ sublayer\\(norm\\(x\\)\\)"),
 ])
 def test_norm_placement_rejects_wrong_code_with_a_hint(wrong, hint):
-    with pytest.raises(CheckFailed, match=hint):
-        checks.check_norm_placement(wrong)
+    rejects(checks.check_norm_placement, wrong, hint)
 
 
 def test_checkers_are_exported():
