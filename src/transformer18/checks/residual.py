@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..multihead import MultiHeadAttention
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import CheckFailed, checker, diagnose, expect
 
 __all__ = ["check_residual", "check_input_gradient_norm", "check_start_as_identity"]
 
@@ -42,55 +42,41 @@ def check_residual(add) -> None:
     for seed, shape in enumerate(_ADD_CASES):
         fn = _tanh_sublayer(seed, shape[-1])
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64)
-        before = x.clone()
-        sublayer = _Counted(fn)
+        before, sublayer = x.clone(), _Counted(fn)
         out = add(x, sublayer)
-        expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
-        if not torch.equal(x, before):
-            raise CheckFailed("You changed x in place (x += …). That overwrites the caller's tensor, which "
-                              "autograd still needs for the backward pass; return a new tensor: x + sublayer(x).")
-        if out.shape != x.shape:
-            doubled = [tuple(s * 2 if j == i else s for j, s in enumerate(shape)) for i in range(len(shape))]
-            if tuple(out.shape) in doubled:
-                raise CheckFailed(f"The output has shape {tuple(out.shape)} for an input of shape {shape}: you "
-                                  "concatenated x and sublayer(x). The residual connection adds them, so the "
-                                  "width stays d_model and the next sub-layer fits.")
-            raise CheckFailed(f"The output must have the input's shape {shape}, yours is {tuple(out.shape)}.")
+        expect(torch.equal(x, before), "You changed x in place (x += …). That overwrites the caller's tensor, which "
+                                       "autograd still needs for the backward pass; return a new tensor: x + sublayer(x).")
         expect(sublayer.calls > 0, "You never called sublayer: the residual is x + sublayer(x).")
-        if sublayer.calls > 1:
-            raise CheckFailed(f"You called the sublayer {sublayer.calls} times. Call it once, on x, and add its "
-                              "output to x: x + sublayer(x) (not x + sublayer(sublayer(x)), not a second call "
-                              "for the same value: with dropout inside, two calls differ).")
-        fx = fn(x)
-        wrong = {
-            "You returned sublayer(x) alone: there is no skip. The residual adds the input back: x + sublayer(x).":
-                fx,
-            "You multiplied x by sublayer(x). The residual connection adds: x + sublayer(x).": x * fx,
-            "You applied the sublayer to x + x. Apply it to x, then add x: x + sublayer(x).": fn(x + x),
-        }
-        for hint, variant in wrong.items():
-            if torch.allclose(out, variant, atol=1e-9):
-                raise CheckFailed(hint)
-        expect_close(out, x + fx, "add(x, sublayer) must equal x + sublayer(x)", atol=1e-9, rtol=1e-9)
+        expect(sublayer.calls == 1, f"You called the sublayer {sublayer.calls} times. Call it once, on x, and add its "
+                                    "output to x: x + sublayer(x) (not x + sublayer(sublayer(x)), not a second call "
+                                    "for the same value: with dropout inside, two calls differ).")
+        doubled = [tuple(s * 2 if j == i else s for j, s in enumerate(shape)) for i in range(len(shape))]
+        diagnose(out, x + fn(x), [
+            (lambda: tuple(out.shape) in doubled,
+             f"The output has shape {tuple(getattr(out, 'shape', ()))} for an input of shape {shape}: you "
+             "concatenated x and sublayer(x). The residual connection adds them, so the width stays d_model and "
+             "the next sub-layer fits."),
+            (fn(x), "You returned sublayer(x) alone: there is no skip. The residual adds the input back: "
+                    "x + sublayer(x)."),
+            (x * fn(x), "You multiplied x by sublayer(x). The residual connection adds: x + sublayer(x)."),
+            (fn(x + x), "You applied the sublayer to x + x. Apply it to x, then add x: x + sublayer(x)."),
+        ], "add(x, sublayer) must equal x + sublayer(x)", shape="The output must have the input's shape",
+            atol=1e-9, rtol=1e-9)
 
     # The gradient must flow through both paths: d sum(x + f(x)) / dx = 1 + J_fᵀ 1.
     fn = _tanh_sublayer(7, 12)
-    x = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
-    x_grad = x.clone().requires_grad_()
-    out = add(x_grad, fn)
-    if not out.requires_grad:
-        raise CheckFailed("Your output is cut off from the graph (detach() or torch.no_grad()): no gradient "
-                          "could reach x or the sub-layer's weights.")
-    (got,) = torch.autograd.grad(out.sum(), x_grad, allow_unused=True)
-    x_ref = x.clone().requires_grad_()
-    (through_f,) = torch.autograd.grad(fn(x_ref).sum(), x_ref)
+    x = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(7), dtype=torch.float64).requires_grad_()
+    out = add(x, fn)
+    expect(out.requires_grad, "Your output is cut off from the graph (detach() or torch.no_grad()): no gradient "
+                              "could reach x or the sub-layer's weights.")
+    (got,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
     expect(got is not None, "No gradient reaches x through your output.")
-    if torch.allclose(got, through_f, atol=1e-9):
-        raise CheckFailed("The gradient skips the identity path: did you add x.detach()? The skip must carry "
-                          "the gradient too: ∂(x + f(x))/∂x = I + ∂f/∂x.")
-    if torch.allclose(got, torch.ones_like(got), atol=1e-9):
-        raise CheckFailed("The gradient does not go through the sub-layer: did you detach its output?")
-    expect_close(got, 1 + through_f, "the gradient of sum(add(x, f)) must be 1 + ∂ sum f(x)/∂x", atol=1e-9, rtol=1e-9)
+    (through_f,) = torch.autograd.grad(fn(x).sum(), x)
+    diagnose(got, 1 + through_f, [
+        (through_f, "The gradient skips the identity path: did you add x.detach()? The skip must carry the gradient "
+                    "too: ∂(x + f(x))/∂x = I + ∂f/∂x."),
+        (torch.ones_like(got), "The gradient does not go through the sub-layer: did you detach its output?"),
+    ], "the gradient of sum(add(x, f)) must be 1 + ∂ sum f(x)/∂x", atol=1e-9, rtol=1e-9)
 
 
 def _tanh_blocks(seed: int, n_blocks: int, d_model: int) -> list[nn.Module]:
@@ -127,8 +113,14 @@ def _as_number(value, what: str) -> float:
     return float(value)
 
 
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)
+_MISTAKES = [  # (switches of _gradient_norm that reproduce a mistake, its hint)
+    (dict(whole=True), "Wrap every block in its own residual (h = h + block(h) inside the loop), not the whole stack "
+                       "once (x + stack(x))."),
+    (dict(detach_skip=True), "The skip must carry the gradient: do not detach h when you add it back."),
+    (dict(reduce="mean"), "Differentiate the sum of the outputs, not their mean."),
+    (dict(squared=True), "Return the norm ‖g‖, not its square."),
+    (dict(output=True), "You returned the norm of the output. Return the norm of the gradient ∂ sum(output)/∂x."),
+]
 
 
 @checker("input_gradient_norm")
@@ -138,41 +130,24 @@ def check_input_gradient_norm(input_gradient_norm) -> None:
         blocks = _tanh_blocks(seed, n_blocks, shape[-1])
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(50 + seed), dtype=torch.float64)
         before = x.clone()
-        with_skip = _as_number(input_gradient_norm(blocks, x, True), "input_gradient_norm(blocks, x, True)")
-        without = _as_number(input_gradient_norm(blocks, x, False), "input_gradient_norm(blocks, x, False)")
-        again = _as_number(input_gradient_norm(blocks, x, True), "input_gradient_norm(blocks, x, True)")
+        with_skip, without, again = (_as_number(input_gradient_norm(blocks, x, flag),
+                                                f"input_gradient_norm(blocks, x, {flag})") for flag in (True, False, True))
         expect(torch.equal(x.detach(), before), "Do not change the values of x.")
-        ref_skip, ref_plain = _gradient_norm(blocks, x, True), _gradient_norm(blocks, x, False)
-        if not _close(again, with_skip):
-            raise CheckFailed(f"The same call gave {with_skip:.6g}, then {again:.6g}: gradients accumulate in "
-                              "x.grad across calls. Work on a fresh copy, x.detach().clone().requires_grad_(), "
-                              "or use torch.autograd.grad, which does not accumulate.")
-        if _close(with_skip, ref_plain) and _close(without, ref_skip):
-            raise CheckFailed("use_residual is the wrong way round: with use_residual=True every block's input "
-                              "is added back (h = h + block(h)); with False, h = block(h).")
-        if _close(with_skip, ref_plain) and _close(without, ref_plain):
-            raise CheckFailed("use_residual=True gives the same number as False: with the skip, each step is "
-                              "h = h + block(h).")
-        if _close(with_skip, ref_skip) and _close(without, ref_skip):
-            raise CheckFailed("use_residual=False must apply the blocks without the skip: h = block(h).")
-        hints = [
-            ("Wrap every block in its own residual (h = h + block(h) inside the loop), not the whole stack "
-             "once (x + stack(x)).", dict(whole=True)),
-            ("The skip must carry the gradient: do not detach h when you add it back.", dict(detach_skip=True)),
-            ("Differentiate the sum of the outputs, not their mean.", dict(reduce="mean")),
-            ("Return the norm ‖g‖, not its square.", dict(squared=True)),
-            ("You returned the norm of the output. Return the norm of the gradient ∂ sum(output)/∂x.",
-             dict(output=True)),
-        ]
-        for hint, mistake in hints:
-            if _close(with_skip, _gradient_norm(blocks, x, True, **mistake)) and not _close(with_skip, ref_skip):
-                raise CheckFailed(hint)
-            if _close(without, _gradient_norm(blocks, x, False, **mistake)) and not _close(without, ref_plain):
-                raise CheckFailed(hint)
-        expect(_close(with_skip, ref_skip), f"with the skip the gradient norm is {ref_skip:.6g}, you returned "
-                                            f"{with_skip:.6g}")
-        expect(_close(without, ref_plain), f"without the skip the gradient norm is {ref_plain:.6g}, you returned "
-                                           f"{without:.6g}")
+        expect(math.isclose(again, with_skip, rel_tol=1e-6, abs_tol=1e-12),
+               f"The same call gave {with_skip:.6g}, then {again:.6g}: gradients accumulate in x.grad across calls. "
+               "Work on a fresh copy, x.detach().clone().requires_grad_(), or use torch.autograd.grad, which does "
+               "not accumulate.")
+        skip, plain = _gradient_norm(blocks, x, True), _gradient_norm(blocks, x, False)
+        diagnose((with_skip, without), (skip, plain), [
+            ((plain, skip), "use_residual is the wrong way round: with use_residual=True every block's input is added "
+                            "back (h = h + block(h)); with False, h = block(h)."),
+            ((plain, plain), "use_residual=True gives the same number as False: with the skip, each step is "
+                             "h = h + block(h)."),
+            ((skip, skip), "use_residual=False must apply the blocks without the skip: h = block(h)."),
+            *[((_gradient_norm(blocks, x, True, **switches), _gradient_norm(blocks, x, False, **switches)), hint)
+              for switches, hint in _MISTAKES],
+        ], f"with the skip the gradient norm is {skip:.6g} and without it {plain:.6g}; you returned {with_skip:.6g} "
+           f"and {without:.6g}", atol=1e-12, rtol=1e-6)
 
 
 class _FeedForward(nn.Module):
@@ -188,6 +163,10 @@ class _FeedForward(nn.Module):
 
 def _all_zero(*tensors) -> bool:
     return all(bool((t == 0).all()) for t in tensors)
+
+
+def _gets_gradient(linear: nn.Linear) -> bool:
+    return linear.weight.grad is not None and not _all_zero(linear.weight.grad)
 
 
 @checker("start_as_identity")
@@ -210,43 +189,33 @@ def check_start_as_identity(start_as_identity) -> None:
            "Keep every parameter (w_q, w_k, w_v, w_o, w_1, w_2 with their biases); set values, do not remove them.")
 
     x = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(1))  # (batch, len, d_model)
-    attn_out = attention(x, x, x)  # (batch, len, d_model)
-    if not torch.allclose(attn_out, torch.zeros_like(attn_out), atol=1e-7):
-        o, q, k = attention.w_o, attention.w_q, attention.w_k
-        if _all_zero(o.weight) and not _all_zero(o.bias):
-            raise CheckFailed("w_o's weight is zero but its bias is still added to every position: zero "
-                              "w_o.bias too.")
-        if _all_zero(q.weight, q.bias) or _all_zero(k.weight, k.bias):
-            raise CheckFailed("A zero w_q or w_k makes every score 0, so the attention weights become uniform, "
-                              "not zero: the sub-layer still adds the average of the values. Zero what comes "
-                              "last: the output projection w_o.")
-        raise CheckFailed("The attention sub-layer still outputs something non-zero, so x + attention(x) ≠ x. "
-                          "Its output is w_o(heads): what makes that exactly zero for every input?")
-    ffn_out = feed_forward(x)  # (batch, len, d_model)
-    if not torch.allclose(ffn_out, torch.zeros_like(ffn_out), atol=1e-7):
-        w_1, w_2 = feed_forward.w_1, feed_forward.w_2
-        if _all_zero(w_2.weight) and not _all_zero(w_2.bias):
-            raise CheckFailed("w_2's weight is zero but its bias is still added: zero w_2.bias too.")
-        if _all_zero(w_1.weight, w_1.bias) and not _all_zero(w_2.bias):
-            raise CheckFailed("With w_1 zero, relu(0) = 0, but w_2 still adds its bias: the FFN outputs b_2, "
-                              "not zero.")
-        raise CheckFailed("The feed-forward sub-layer still outputs something non-zero, so x + ffn(x) ≠ x.")
+    o, q, k, w_1, w_2 = attention.w_o, attention.w_q, attention.w_k, feed_forward.w_1, feed_forward.w_2
+    diagnose(attention(x, x, x), torch.zeros_like(x), [
+        (_all_zero(o.weight) and not _all_zero(o.bias), "w_o's weight is zero but its bias is still added to every "
+                                                        "position: zero w_o.bias too."),
+        (_all_zero(q.weight, q.bias) or _all_zero(k.weight, k.bias),
+         "A zero w_q or w_k makes every score 0, so the attention weights become uniform, not zero: the sub-layer "
+         "still adds the average of the values. Zero what comes last: the output projection w_o."),
+    ], "The attention sub-layer still outputs something non-zero, so x + attention(x) ≠ x. Its output is "
+       "w_o(heads): what makes that exactly zero for every input?", atol=1e-7)
+    diagnose(feed_forward(x), torch.zeros_like(x), [
+        (_all_zero(w_2.weight) and not _all_zero(w_2.bias), "w_2's weight is zero but its bias is still added: zero "
+                                                            "w_2.bias too."),
+        (_all_zero(w_1.weight, w_1.bias) and not _all_zero(w_2.bias),
+         "With w_1 zero, relu(0) = 0, but w_2 still adds its bias: the FFN outputs b_2, not zero."),
+    ], "The feed-forward sub-layer still outputs something non-zero, so x + ffn(x) ≠ x.", atol=1e-7)
 
     probe = torch.randn(2, 5, 12, generator=torch.Generator().manual_seed(2))  # a random loss direction
     h = x + attention(x, x, x)  # (batch, len, d_model)
     out = h + feed_forward(h)  # (batch, len, d_model)
     (out * probe).sum().backward()
-    attn_weights = [attention.w_q.weight, attention.w_k.weight, attention.w_v.weight, attention.w_o.weight]
-    if all(w.grad is None or _all_zero(w.grad) for w in attn_weights):
-        raise CheckFailed("The attention sub-layer is the identity, but no weight matrix of it gets a "
-                          "gradient: you zeroed too much (zero values and a zero w_o block each other). Only "
-                          "a bias would ever move, so the layer could never learn to attend. Zero only w_o "
-                          "(weight and bias).")
-    ffn_weights = [feed_forward.w_1.weight, feed_forward.w_2.weight]
-    if all(w.grad is None or _all_zero(w.grad) for w in ffn_weights):
-        if _all_zero(feed_forward.w_1.weight, feed_forward.w_1.bias):
-            raise CheckFailed("With w_1 zero every ReLU input is 0, where ReLU outputs 0 and has gradient 0: no "
-                              "weight of the feed-forward block gets a gradient, ever. Zero only w_2 (weight "
-                              "and bias).")
-        raise CheckFailed("The feed-forward sub-layer is the identity, but none of its weight matrices gets a "
-                          "gradient: you zeroed too much. Zero only w_2 (weight and bias).")
+    expect(any(_gets_gradient(w) for w in (q, k, attention.w_v, o)),
+           "The attention sub-layer is the identity, but no weight matrix of it gets a gradient: you zeroed too much "
+           "(zero values and a zero w_o block each other). Only a bias would ever move, so the layer could never "
+           "learn to attend. Zero only w_o (weight and bias).")
+    expect(_gets_gradient(w_1) or _gets_gradient(w_2) or not _all_zero(w_1.weight, w_1.bias),
+           "With w_1 zero every ReLU input is 0, where ReLU outputs 0 and has gradient 0: no weight of the "
+           "feed-forward block gets a gradient, ever. Zero only w_2 (weight and bias).")
+    expect(_gets_gradient(w_1) or _gets_gradient(w_2), "The feed-forward sub-layer is the identity, but none of its "
+                                                       "weight matrices gets a gradient: you zeroed too much. Zero "
+                                                       "only w_2 (weight and bias).")
