@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from conftest import rejects
 
 from transformer18 import checks
 from transformer18.checks import CheckFailed
@@ -35,17 +36,8 @@ def variant(**kw):
                                            dim=2) @ (x @ w_v),
     lambda x, w_q, w_k, w_v: attend(x.double(), w_q.double(), w_k.double(), w_v.double()),
 ])
-def test_single_head_attention_accepts_correct_code(solution, capsys):
-    checks.check_single_head_attention(solution)
-    assert "✓ single_head_attention: all checks passed." in capsys.readouterr().out
-
-
-def test_single_head_attention_reports_an_untouched_stub(capsys):
-    def stub(x, w_q, w_k, w_v):
-        raise NotImplementedError
-
-    checks.check_single_head_attention(stub)
-    assert "not implemented yet" in capsys.readouterr().out
+def test_single_head_attention_accepts_correct_code(solution, accepts):
+    accepts(checks.check_single_head_attention, solution)
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -74,8 +66,7 @@ def test_single_head_attention_reports_an_untouched_stub(capsys):
     (lambda x, *w: attend(x, *w) if x.shape[-1] == 6 else x, "values are x W_V, not x"),
 ])
 def test_single_head_attention_rejects_wrong_code(wrong, hint):
-    with pytest.raises(CheckFailed, match=hint):
-        checks.check_single_head_attention(wrong)
+    rejects(checks.check_single_head_attention, wrong, hint)
 
 
 def test_single_head_attention_finds_all_three_bugs_of_the_colleague():
@@ -100,8 +91,7 @@ def test_chained_projections_crash_with_a_hint_when_the_widths_differ():
             return attend(x, w_q, w_k, w_v)
         return attend(x, w_q, w_k, w_v, k_from="q")  # raises: (…, 4) @ (12, 4)
 
-    with pytest.raises(CheckFailed, match="Each projection must read x itself"):
-        checks.check_single_head_attention(chained_but_correct_when_square)
+    rejects(checks.check_single_head_attention, chained_but_correct_when_square, "Each projection must read x itself")
 
 
 # ---------------------------------------------------------------- projection_parameters
@@ -111,17 +101,8 @@ def projection_parameters(d_model, d_k, d_v):
     return 2 * (d_model * d_k + d_k) + d_model * d_v + d_v
 
 
-def test_projection_parameters_accepts_the_reference(capsys):
-    checks.check_projection_parameters(projection_parameters)
-    assert "✓ projection_parameters: all checks passed." in capsys.readouterr().out
-
-
-def test_projection_parameters_reports_an_untouched_stub(capsys):
-    def stub(d_model, d_k, d_v):
-        raise NotImplementedError
-
-    checks.check_projection_parameters(stub)
-    assert "not implemented yet" in capsys.readouterr().out
+def test_projection_parameters_accepts_the_reference(accepts):
+    accepts(checks.check_projection_parameters, projection_parameters)
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -137,8 +118,7 @@ def test_projection_parameters_reports_an_untouched_stub(capsys):
     (lambda d, k, v: float(projection_parameters(d, k, v)), "return an int"),
 ])
 def test_projection_parameters_rejects_wrong_code(wrong, hint):
-    with pytest.raises(CheckFailed, match=hint):
-        checks.check_projection_parameters(wrong)
+    rejects(checks.check_projection_parameters, wrong, hint)
 
 
 # ---------------------------------------------------------------- score_matrix
@@ -149,17 +129,8 @@ def test_projection_parameters_rejects_wrong_code(wrong, hint):
     lambda w_q, w_k: torch.einsum("ik,jk->ij", w_q, w_k),
     lambda w_q, w_k: (w_k @ w_q.T).T,
 ])
-def test_score_matrix_accepts_correct_code(solution, capsys):
-    checks.check_score_matrix(solution)
-    assert "✓ score_matrix: all checks passed." in capsys.readouterr().out
-
-
-def test_score_matrix_reports_an_untouched_stub(capsys):
-    def stub(w_q, w_k):
-        raise NotImplementedError
-
-    checks.check_score_matrix(stub)
-    assert "not implemented yet" in capsys.readouterr().out
+def test_score_matrix_accepts_correct_code(solution, accepts):
+    accepts(checks.check_score_matrix, solution)
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -172,10 +143,9 @@ def test_score_matrix_reports_an_untouched_stub(capsys):
     (lambda w_q, w_k: (w_q @ w_k.T).tolist(), "return a tensor"),
 ])
 def test_score_matrix_rejects_wrong_code(wrong, hint):
-    with pytest.raises(CheckFailed, match=hint):
-        checks.check_score_matrix(wrong)
+    rejects(checks.check_score_matrix, wrong, hint)
 
 
 def test_score_matrix_reports_a_shape_error():
-    with pytest.raises(CheckFailed, match="transpose one of them"):
-        checks.check_score_matrix(lambda w_q, w_k: w_q @ w_k.T if w_q.shape[0] == w_q.shape[1] else w_q @ w_k)
+    rejects(checks.check_score_matrix, lambda w_q, w_k: w_q @ w_k.T if w_q.shape[0] == w_q.shape[1] else w_q @ w_k,
+            "transpose one of them")

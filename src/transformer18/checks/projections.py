@@ -8,7 +8,8 @@ import math
 
 import torch
 
-from ._core import CheckFailed, checker, expect, expect_close
+from ..projections import SingleHeadAttention
+from ._core import CheckFailed, checker, diagnose, expect
 
 __all__ = ["check_single_head_attention", "check_projection_parameters", "check_score_matrix"]
 
@@ -51,12 +52,17 @@ def _variant(x, w_q, w_k, w_v, *, q_src="proj", k_src="proj", v_src="proj", scal
     return weights @ v  # (batch, len, d_v)
 
 
-def _square_variants():
-    """Every combination of mistakes that runs when d_model = d_k = d_v, fewest mistakes first."""
+def _combinations() -> list[tuple[dict, str]]:
+    """Every combination of mistakes that runs when d_model = d_k = d_v, fewest first, with its hint."""
     options = {"q_src": ["proj", "x"], "k_src": ["proj", "q", "x"], "v_src": ["proj", "k", "q", "x"],
                "scale": ["sqrt_d_k", "none", "d_k"], "norm": ["keys", "queries", "none"]}
     combos = [dict(zip(options, values)) for values in itertools.product(*options.values())]
-    return sorted(combos, key=lambda c: sum(c[name] != CORRECT[name] for name in c))
+    found = []
+    for combo in sorted(combos, key=lambda c: sum(c[name] != CORRECT[name] for name in c))[1:]:
+        bugs = [HINTS[(name, value)] for name, value in combo.items() if value != CORRECT[name]]
+        found.append((combo, bugs[0] if len(bugs) == 1 else f"{len(bugs)} problems:\n" + "\n".join(f"- {bug}"
+                                                                                                  for bug in bugs)))
+    return found
 
 
 def _case(seed: int, batch: int, length: int, d_model: int, d_k: int, d_v: int):
@@ -68,7 +74,9 @@ def _case(seed: int, batch: int, length: int, d_model: int, d_k: int, d_v: int):
     return x, w_q, w_k, w_v
 
 
-def _run(self_attention, args, sizes: str):
+def _check_case(self_attention, args, mistakes: list[tuple[dict, str]]) -> None:
+    x, w_q, w_k, w_v = args
+    sizes = f"d_model = {x.size(-1)}, d_k = {w_q.size(1)}, d_v = {w_v.size(1)}"
     try:
         out = self_attention(*(a.clone() for a in args))
     except NotImplementedError:
@@ -77,19 +85,16 @@ def _run(self_attention, args, sizes: str):
         raise CheckFailed(f"With {sizes} your code raised an error ({error}). Each projection must read x "
                           "itself, which is d_model wide: Q = x W_Q, K = x W_K, V = x W_V. (Chained "
                           "projections only run when every width equals d_model.)") from None
-    if isinstance(out, tuple):
-        raise CheckFailed("Return only the output tensor (batch, len, d_v), not a tuple.")
-    expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
-    return out
-
-
-def _not_the_weights(out, args, expected):
-    x, w_q, w_k, _ = args
-    if out.shape != expected.shape and out.shape == (x.shape[0], x.shape[1], x.shape[1]):
-        weights = ((x @ w_q) @ (x @ w_k).transpose(-2, -1) / math.sqrt(w_q.shape[1])).softmax(dim=-1)
-        if torch.allclose(out, weights, atol=1e-5):
-            raise CheckFailed("You returned the attention weights; return their weighted sum of the values, "
-                              "weights @ V, of shape (batch, len, d_v).")
+    expected = _variant(*args)
+    diagnose(out, expected, [
+        (isinstance(out, tuple), "Return only the output tensor (batch, len, d_v), not a tuple."),
+        (((x @ w_q) @ (x @ w_k).transpose(-2, -1) / math.sqrt(w_q.shape[1])).softmax(dim=-1),
+         "You returned the attention weights; return their weighted sum of the values, weights @ V, of shape "
+         "(batch, len, d_v)."),
+        (lambda: out.shape != expected.shape and out.shape == x.shape,
+         "Your output is d_model wide; it should be d_v wide, (batch, len, d_v): the values are x W_V, not x."),
+        *[(lambda switches=switches: _variant(*args, **switches), hint) for switches, hint in mistakes],
+    ], f"with {sizes} your output differs from softmax(Q Kᵀ / √d_k) V", shape="return shape (batch, len, d_v)")
 
 
 @checker("single_head_attention")
@@ -97,37 +102,11 @@ def check_single_head_attention(self_attention) -> None:
     """Check ``self_attention(x, w_q, w_k, w_v) -> (batch, len, d_v)`` against softmax(QKᵀ/√d_k)V."""
     # 1. Square weights (d_model = d_k = d_v): chained projections and x-as-values still run, so the
     #    output can be compared with every combination of known mistakes.
-    args = _case(0, batch=2, length=5, d_model=6, d_k=6, d_v=6)
-    expected = _variant(*args)
-    out = _run(self_attention, args, "d_model = d_k = d_v = 6")
-    _not_the_weights(out, args, expected)
-    expect(out.shape == expected.shape, f"return shape (batch, len, d_v) = {tuple(expected.shape)}, "
-                                        f"got {tuple(out.shape)}")
-    for combo in _square_variants():
-        if torch.allclose(out.to(expected.dtype), _variant(*args, **combo), atol=1e-5, rtol=1e-4):
-            bugs = [HINTS[(name, value)] for name, value in combo.items() if value != CORRECT[name]]
-            if len(bugs) == 1:
-                raise CheckFailed(bugs[0])
-            if bugs:
-                raise CheckFailed(f"{len(bugs)} problems:\n" + "\n".join(f"- {bug}" for bug in bugs))
-            break
-    expect_close(out, expected, "your output differs from softmax(Q Kᵀ / √d_k) V")
+    _check_case(self_attention, _case(0, batch=2, length=5, d_model=6, d_k=6, d_v=6), _combinations())
     # 2. Every width different: d_k ≠ d_v ≠ d_model.
+    scalings = [(dict(scale=scale), HINTS[("scale", scale)]) for scale in ("sqrt_d_model", "sqrt_d_v", "none", "d_k")]
     for seed, (batch, length) in [(1, (3, 7)), (2, (1, 2))]:
-        args = _case(seed, batch=batch, length=length, d_model=12, d_k=4, d_v=6)
-        expected = _variant(*args)
-        out = _run(self_attention, args, "d_model = 12, d_k = 4, d_v = 6")
-        _not_the_weights(out, args, expected)
-        if out.shape == (batch, length, 12) and out.shape != expected.shape:
-            raise CheckFailed("Your output is d_model wide; it should be d_v wide, (batch, len, d_v): the "
-                              "values are x W_V, not x.")
-        expect(out.shape == expected.shape, f"return shape (batch, len, d_v) = {tuple(expected.shape)}, "
-                                            f"got {tuple(out.shape)}")
-        for scale in ("sqrt_d_model", "sqrt_d_v", "none", "d_k"):
-            if torch.allclose(out.to(expected.dtype), _variant(*args, scale=scale), atol=1e-5, rtol=1e-4):
-                raise CheckFailed(HINTS[("scale", scale)])
-        expect_close(out, expected, "with d_model = 12, d_k = 4, d_v = 6 your output differs from "
-                                    "softmax(Q Kᵀ / √d_k) V")
+        _check_case(self_attention, _case(seed, batch=batch, length=length, d_model=12, d_k=4, d_v=6), scalings)
 
 
 # ---------------------------------------------------------------- projection_parameters
@@ -136,33 +115,28 @@ def check_single_head_attention(self_attention) -> None:
 @checker("projection_parameters")
 def check_projection_parameters(projection_parameters) -> None:
     """Check ``projection_parameters(d_model, d_k, d_v) -> int`` against ``SingleHeadAttention``."""
-    from transformer18.projections import SingleHeadAttention
-
     for d_model, d_k, d_v in [(12, 4, 6), (10, 2, 7), (512, 64, 64), (16, 8, 3)]:
         with torch.device("meta"):
             expected = sum(p.numel() for p in SingleHeadAttention(d_model, d_k, d_v).parameters())
         got = projection_parameters(d_model, d_k, d_v)
         expect(isinstance(got, int) and not isinstance(got, bool), f"return an int, got {type(got).__name__}")
-        wrong = {
-            d_model * (2 * d_k + d_v): "Count the biases: each projection is an nn.Linear with one bias "
-                                       "per output (d_k, d_k and d_v).",
-            d_model * (2 * d_k + d_v) + 3 * d_model: "A Linear's bias has one entry per output, not per input: "
-                                                     "d_k, d_k and d_v, not d_model each.",
-            3 * (d_model * d_k + d_k): "The value projection maps d_model → d_v, not d_k: its weight is "
-                                       "d_model × d_v and its bias has d_v entries.",
-            3 * (d_model * d_v + d_v): "The query and key projections map d_model → d_k, not d_v.",
-            3 * (d_model * d_model + d_model): "The projections map d_model to d_k (queries, keys) and d_v "
-                                               "(values), not to d_model.",
-            2 * (d_model * d_k + d_k): "Don't forget the value projection W_V (d_model × d_v weights, d_v biases).",
-            expected + d_v * d_model + d_model: "A single head has no output projection W_O here (Q12 adds one "
-                                                "when it concatenates heads); count W_Q, W_K and W_V only.",
-        }
-        if got != expected and got in wrong:
-            raise CheckFailed(wrong[got])
-        if got != expected and got in (d_model * d_k + d_k, d_model * d_v + d_v):
-            raise CheckFailed("A head has three projections, W_Q, W_K and W_V; you counted one.")
-        expect(got == expected, f"SingleHeadAttention({d_model}, {d_k}, {d_v}) has {expected:,} parameters, "
-                                f"you returned {got:,}.")
+        one = "A head has three projections, W_Q, W_K and W_V; you counted one."
+        diagnose(got, expected, [
+            (d_model * (2 * d_k + d_v), "Count the biases: each projection is an nn.Linear with one bias per output "
+                                        "(d_k, d_k and d_v)."),
+            (d_model * (2 * d_k + d_v) + 3 * d_model, "A Linear's bias has one entry per output, not per input: d_k, "
+                                                      "d_k and d_v, not d_model each."),
+            (3 * (d_model * d_k + d_k), "The value projection maps d_model → d_v, not d_k: its weight is d_model × d_v "
+                                        "and its bias has d_v entries."),
+            (3 * (d_model * d_v + d_v), "The query and key projections map d_model → d_k, not d_v."),
+            (3 * (d_model * d_model + d_model), "The projections map d_model to d_k (queries, keys) and d_v (values), "
+                                                "not to d_model."),
+            (2 * (d_model * d_k + d_k), "Don't forget the value projection W_V (d_model × d_v weights, d_v biases)."),
+            (expected + d_v * d_model + d_model, "A single head has no output projection W_O here (Q12 adds one when "
+                                                 "it concatenates heads); count W_Q, W_K and W_V only."),
+            (d_model * d_k + d_k, one),
+            (d_model * d_v + d_v, one),
+        ], f"SingleHeadAttention({d_model}, {d_k}, {d_v}) has {expected:,} parameters, you returned {got:,}.")
 
 
 # ---------------------------------------------------------------- score_matrix
@@ -170,7 +144,7 @@ def check_projection_parameters(projection_parameters) -> None:
 
 @checker("score_matrix")
 def check_score_matrix(score_matrix) -> None:
-    """Check ``score_matrix(w_q, w_k) -> M`` with x_i M x_jᵀ = (x_i W_Q)·(x_j W_K) for all x."""
+    """Check ``score_matrix(w_q, w_k) -> M`` with x_i M x_jᵀ = (x_i W_Q)·(x_j W_K) for all x: M = W_Q W_Kᵀ."""
     for seed, d_model, d_k in [(0, 6, 6), (1, 12, 4), (2, 9, 1)]:
         g = torch.Generator().manual_seed(seed)
         w_q = torch.randn(d_model, d_k, generator=g)  # (d_model, d_k)
@@ -182,25 +156,14 @@ def check_score_matrix(score_matrix) -> None:
         except RuntimeError as error:
             raise CheckFailed(f"With d_model = {d_model}, d_k = {d_k} your code raised an error ({error}). "
                               "Both matrices are (d_model, d_k): transpose one of them.") from None
-        expect(isinstance(m, torch.Tensor), f"return a tensor, got {type(m).__name__}")
-        if m.shape == (d_k, d_k) and d_k != d_model:
-            raise CheckFailed("M acts on d_model-wide vectors (x_i M x_jᵀ), so it is (d_model, d_model); "
-                              "W_Qᵀ W_K is (d_k, d_k).")
-        expect(m.shape == (d_model, d_model), f"M must be (d_model, d_model) = ({d_model}, {d_model}), "
-                                              f"got {tuple(m.shape)}")
-        wrong = {
-            "That is Mᵀ = W_K W_Qᵀ, which gives score(j, i): the scores transposed. score(i, j) = "
-            "x_i W_Q (x_j W_K)ᵀ = x_i (W_Q W_Kᵀ) x_jᵀ.": w_k @ w_q.T,
-            "M acts on d_model-wide vectors; W_Qᵀ W_K is the (d_k, d_k) product in the wrong order.": w_q.T @ w_k,
-            "M needs both matrices: W_Q on the query side, W_K on the key side (you used W_Q twice).": w_q @ w_q.T,
-            "M needs both matrices: W_Q on the query side, W_K on the key side (you used W_K twice).": w_k @ w_k.T,
-            "Transpose W_K: (x_j W_K)ᵀ = W_Kᵀ x_jᵀ, so M = W_Q W_Kᵀ.": w_q @ w_k if d_k == d_model else None,
-        }
-        for hint, variant in wrong.items():
-            if variant is not None and variant.shape == m.shape and not torch.allclose(variant, w_q @ w_k.T) \
-                    and torch.allclose(m.to(variant.dtype), variant, atol=1e-4, rtol=1e-4):
-                raise CheckFailed(hint)
-        x = torch.randn(5, d_model, generator=g)  # (len, d_model)
-        expected = (x @ w_q) @ (x @ w_k).T  # (len, len): score(i, j) = q_i · k_j
-        expect_close(x @ m.to(x.dtype) @ x.T, expected, "x_i M x_jᵀ differs from the score (x_i W_Q)·(x_j W_K)",
-                     atol=1e-3, rtol=1e-4)
+        diagnose(m, w_q @ w_k.T, [
+            (lambda: d_k != d_model and m.shape == (d_k, d_k),
+             "M acts on d_model-wide vectors (x_i M x_jᵀ), so it is (d_model, d_model); W_Qᵀ W_K is (d_k, d_k)."),
+            (w_k @ w_q.T, "That is Mᵀ = W_K W_Qᵀ, which gives score(j, i): the scores transposed. score(i, j) = "
+                          "x_i W_Q (x_j W_K)ᵀ = x_i (W_Q W_Kᵀ) x_jᵀ."),
+            (w_q.T @ w_k, "M acts on d_model-wide vectors; W_Qᵀ W_K is the (d_k, d_k) product in the wrong order."),
+            (w_q @ w_q.T, "M needs both matrices: W_Q on the query side, W_K on the key side (you used W_Q twice)."),
+            (w_k @ w_k.T, "M needs both matrices: W_Q on the query side, W_K on the key side (you used W_K twice)."),
+            (lambda: w_q @ w_k, "Transpose W_K: (x_j W_K)ᵀ = W_Kᵀ x_jᵀ, so M = W_Q W_Kᵀ."),
+        ], "M differs from W_Q W_Kᵀ, so x_i M x_jᵀ differs from the score (x_i W_Q)·(x_j W_K)",
+            shape="M must be (d_model, d_model)", atol=1e-4, rtol=1e-4)
