@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import CheckFailed, checker, diagnose, expect
 
 __all__ = ["check_label_smoothing", "check_noam_schedule"]
 
@@ -57,50 +57,37 @@ def check_label_smoothing(smoothed_targets) -> None:
         q = smoothed_targets(target, vocab_size, smoothing, pad_id)
         expect(torch.equal(target, original), "Do not modify target in place: build a new tensor.")
         expect(isinstance(q, torch.Tensor), f"return a tensor, got {type(q).__name__}")
-        batch = target.shape[0]
-        expect(tuple(q.shape) == (batch, vocab_size),
-               f"return one distribution per position, shape (batch, vocab_size) = {(batch, vocab_size)}, "
-               f"got {tuple(q.shape)}")
+        expect(tuple(q.shape) == (len(target), vocab_size), "return one distribution per position, shape (batch, "
+               f"vocab_size) = {(len(target), vocab_size)}, got {tuple(q.shape)}")
         expect(q.dtype.is_floating_point, f"return a float tensor of probabilities, got {q.dtype}")
-        q = q.detach().float()
-        expected = _variant(target, vocab_size, smoothing, pad_id)
-        if torch.allclose(q, expected, atol=1e-6):
-            continue
-        real = target != pad_id  # (batch,)
-        got_real, exp_real = q[real], expected[real]
-        if not torch.allclose(got_real, exp_real, atol=1e-6):
-            if pad_id != 0 and torch.allclose(got_real, _variant(target, vocab_size, smoothing, 0)[real], atol=1e-6):
-                raise CheckFailed(f"Use the pad_id argument (here {pad_id}) instead of a hard-coded 0.")
-            if torch.allclose(got_real, _variant(target, vocab_size, smoothing, pad_id, spread="V",
-                                                 pad_class=True)[real], atol=1e-6):
-                raise CheckFailed("You gave smoothing mass to the pad token: that is PyTorch's variant (ε/V on every "
-                                  "class). Here the pad class gets 0 and the others ε/(V − 1).")
-            if (got_real[:, pad_id].abs() > 1e-6).any():
-                raise CheckFailed("You gave smoothing mass to the pad token: set the pad_id column to 0, no target "
-                                  "should ever predict padding.")
-            if torch.allclose(got_real, _variant(target, vocab_size, smoothing, pad_id, spread="V")[real], atol=1e-6):
-                raise CheckFailed("You spread ε/V, but the pad class is excluded, so ε is shared by V − 1 classes: "
-                                  "each gets ε/(V − 1) (this exercise asks for that variant; ε/V with mass on the "
-                                  "pad is PyTorch's).")
-            if torch.allclose(got_real, _variant(target, vocab_size, smoothing, pad_id, spread="V-2",
-                                                 true_share=False)[real], atol=1e-6):
-                raise CheckFailed("That is the Annotated Transformer's variant (1 − ε on the correct class, ε/(V − 2) "
-                                  "on the others). This exercise asks for ε/(V − 1) on every non-pad class, the "
-                                  "correct one included, plus 1 − ε on the correct class.")
-            if torch.allclose(got_real, _variant(target, vocab_size, smoothing, pad_id, true_share=False)[real],
-                              atol=1e-6):
-                raise CheckFailed("The correct class got exactly 1 − ε, without its own share ε/(V − 1), so the rows "
-                                  "sum to less than 1. Add 1 − ε on top of the uniform ε/(V − 1).")
-            sums = got_real.sum(dim=-1)
-            if not torch.allclose(sums, torch.ones_like(sums), atol=1e-5):
-                raise CheckFailed(f"Every row of a real (non-pad) position must sum to 1; yours sum to "
-                                  f"{[round(v, 4) for v in sums.tolist()]}.")
-            expect_close(got_real, exp_real, f"smoothed_targets({target.tolist()}, {vocab_size}, {smoothing}, "
-                                             f"pad_id={pad_id}) differs on the non-pad rows")
-        if (q[~real].abs() > 1e-6).any():
-            raise CheckFailed("Rows whose target is the pad token must be all zeros: a pad position is not a "
-                              "real token and must not count in the loss.")
-        expect_close(q, expected, "your target distributions differ")
+        q, real = q.detach().float(), target != pad_id  # real: (batch,)
+
+        def variant(**switches):  # the rows of real (non-pad) targets
+            return _variant(target, vocab_size, smoothing, switches.pop("pad_id", pad_id), **switches)[real]
+
+        sums = q[real].sum(dim=-1)
+        diagnose(q[real], variant(), [
+            (variant(pad_id=0), f"Use the pad_id argument (here {pad_id}) instead of a hard-coded 0."),
+            (variant(spread="V", pad_class=True), "You gave smoothing mass to the pad token: that is PyTorch's "
+                                                  "variant (ε/V on every class). Here the pad class gets 0 and the "
+                                                  "others ε/(V − 1)."),
+            (bool((q[real][:, pad_id].abs() > 1e-6).any()), "You gave smoothing mass to the pad token: set the pad_id "
+                                                             "column to 0, no target should ever predict padding."),
+            (variant(spread="V"), "You spread ε/V, but the pad class is excluded, so ε is shared by V − 1 classes: "
+                                  "each gets ε/(V − 1) (this exercise asks for that variant; ε/V with mass on the pad "
+                                  "is PyTorch's)."),
+            (variant(spread="V-2", true_share=False), "That is the Annotated Transformer's variant (1 − ε on the "
+                                                      "correct class, ε/(V − 2) on the others). This exercise asks "
+                                                      "for ε/(V − 1) on every non-pad class, the correct one "
+                                                      "included, plus 1 − ε on the correct class."),
+            (variant(true_share=False), "The correct class got exactly 1 − ε, without its own share ε/(V − 1), so "
+                                        "the rows sum to less than 1. Add 1 − ε on top of the uniform ε/(V − 1)."),
+            (not torch.allclose(sums, torch.ones_like(sums), atol=1e-5),
+             f"Every row of a real (non-pad) position must sum to 1; yours sum to {[round(v, 4) for v in sums.tolist()]}."),
+        ], f"smoothed_targets({target.tolist()}, {vocab_size}, {smoothing}, pad_id={pad_id}) differs on the non-pad "
+           "rows", atol=1e-6, rtol=1e-5)
+        expect(not (q[~real].abs() > 1e-6).any(), "Rows whose target is the pad token must be all zeros: a pad "
+                                                  "position is not a real token and must not count in the loss.")
 
 
 # ---------------------------------------------------------------- the warm-up schedule
@@ -124,20 +111,19 @@ def _points(warmup: int) -> list[int]:
 def check_noam_schedule(noam) -> None:
     """Check ``noam(step, d_model, warmup) -> float``: d_model^−0.5 · min(step^−0.5, step · warmup^−1.5),
     steps counting from 1 (step 0 raises ValueError)."""
-    wrong = {
-        "The warm-up term is step · warmup^−1.5, not step · warmup^−1: with warmup^−1 the peak is √warmup "
-        "times too high and the two terms no longer meet at step = warmup.": dict(warm_power=1.0),
-        "The warm-up term is step · warmup^−1.5, not step · warmup^−2: that makes the warm-up peak √warmup "
-        "times too low.": dict(warm_power=2.0),
-        "After warm-up the rate decays as step^−0.5 (inverse square root), not step^−1.": dict(decay_power=1.0),
-        "Multiply by d_model^−0.5: wider models get smaller learning rates.": dict(scale=False),
-        "Use min, not max: the rate is the smaller of the two terms (linear rise, then decay).": dict(pick=max),
-        "Off by one: steps count from 1 (the first update is step 1), so use step as given, not step + 1.":
-            dict(shift=1),
-    }
+    mistakes = [
+        (dict(warm_power=1.0), "The warm-up term is step · warmup^−1.5, not step · warmup^−1: with warmup^−1 the peak "
+                               "is √warmup times too high and the two terms no longer meet at step = warmup."),
+        (dict(warm_power=2.0), "The warm-up term is step · warmup^−1.5, not step · warmup^−2: that makes the warm-up "
+                               "peak √warmup times too low."),
+        (dict(decay_power=1.0), "After warm-up the rate decays as step^−0.5 (inverse square root), not step^−1."),
+        (dict(scale=False), "Multiply by d_model^−0.5: wider models get smaller learning rates."),
+        (dict(pick=max), "Use min, not max: the rate is the smaller of the two terms (linear rise, then decay)."),
+        (dict(shift=1), "Off by one: steps count from 1 (the first update is step 1), so use step as given, not "
+                        "step + 1."),
+    ]
     for d_model, warmup in _SCHEDULES:
-        points = _points(warmup)
-        got = []
+        points, got = _points(warmup), []
         for step in points:
             try:
                 value = noam(step, d_model, warmup)
@@ -149,17 +135,11 @@ def check_noam_schedule(noam) -> None:
             except (TypeError, ValueError):
                 raise CheckFailed(f"return a number, got {type(value).__name__}") from None
         expected = [_noam(s, d_model, warmup) for s in points]
-        if all(math.isclose(g, e, rel_tol=1e-6) for g, e in zip(got, expected)):
-            continue
-        for hint, switches in wrong.items():
-            try:
-                variant = [_noam(s, d_model, warmup, **switches) for s in points]
-            except ZeroDivisionError:
-                continue
-            if all(math.isclose(g, v, rel_tol=1e-6) for g, v in zip(got, variant)):
-                raise CheckFailed(hint)
-        bad = next(i for i, (g, e) in enumerate(zip(got, expected)) if not math.isclose(g, e, rel_tol=1e-6))
-        raise CheckFailed(f"noam({points[bad]}, {d_model}, {warmup}) should be {expected[bad]:.6g}, got {got[bad]:.6g}")
+        bad = next((i for i, (g, e) in enumerate(zip(got, expected)) if not math.isclose(g, e, rel_tol=1e-6)), 0)
+        diagnose(got, expected, [(lambda switches=switches: [_noam(s, d_model, warmup, **switches) for s in points], hint)
+                                 for switches, hint in mistakes],
+                 f"noam({points[bad]}, {d_model}, {warmup}) should be {expected[bad]:.6g}, got {got[bad]:.6g}",
+                 atol=0.0, rtol=1e-6)
     try:
         value = noam(0, 512, 4000)
     except ValueError:
