@@ -2,21 +2,10 @@
 
 import pytest
 import torch
+from conftest import rejects
 
 from transformer18 import checks
 from transformer18.ablations import ablate
-from transformer18.checks import CheckFailed
-
-
-def stub(*args):
-    raise NotImplementedError
-
-
-@pytest.mark.parametrize("check", [checks.check_no_residual_encoder_layer, checks.check_attention_weights_bytes])
-def test_an_untouched_stub_is_not_implemented_yet(check, capsys):
-    check(stub)
-    assert "not implemented yet" in capsys.readouterr().out
-
 
 # ---------------------------------------------------------------- encoder_layer_without_residual
 
@@ -25,10 +14,9 @@ def reference(layer, x, mask):
     return layer.norm2(layer.feed_forward(layer.norm1(layer.self_attn(x, x, x, mask))))
 
 
-def test_no_residual_accepts_the_reference_and_the_ablation(capsys):
-    checks.check_no_residual_encoder_layer(reference)
-    checks.check_no_residual_encoder_layer(lambda layer, x, mask: ablate(layer, "no residual")(x, mask))
-    assert capsys.readouterr().out.count("✓") == 2
+def test_no_residual_accepts_the_reference_and_the_ablation(accepts):
+    accepts(checks.check_no_residual_encoder_layer, reference,
+            lambda layer, x, mask: ablate(layer, "no residual")(x, mask))
 
 
 def attn(layer, x, mask):
@@ -69,8 +57,7 @@ def in_place(layer, x, mask):
     (lambda layer, x, mask: reference(layer, x, mask) * 1.01, "differs from norm2"),
 ])
 def test_no_residual_rejects_wrong_code(wrong, hint):
-    with pytest.raises(CheckFailed, match=hint):
-        checks.check_no_residual_encoder_layer(wrong)
+    rejects(checks.check_no_residual_encoder_layer, wrong, hint)
 
 
 # ---------------------------------------------------------------- attention_weights_bytes
@@ -80,12 +67,11 @@ def weights_bytes(batch, n_heads, q_len, k_len, dtype):
     return batch * n_heads * q_len * k_len * torch.empty((), dtype=dtype).element_size()
 
 
-def test_attention_bytes_accepts_the_reference_and_variants(capsys):
-    checks.check_attention_weights_bytes(weights_bytes)
-    checks.check_attention_weights_bytes(lambda b, h, q, k, dtype: torch.empty(b, h, q, k, dtype=dtype).nbytes)
-    checks.check_attention_weights_bytes(lambda b, h, q, k, dtype: b * h * q * k * dtype.itemsize)
-    checks.check_attention_weights_bytes(lambda b, h, q, k, dtype: torch.tensor(weights_bytes(b, h, q, k, dtype)))
-    assert capsys.readouterr().out.count("✓") == 4
+def test_attention_bytes_accepts_the_reference_and_variants(accepts):
+    accepts(checks.check_attention_weights_bytes, weights_bytes,
+            lambda b, h, q, k, dtype: torch.empty(b, h, q, k, dtype=dtype).nbytes,
+            lambda b, h, q, k, dtype: b * h * q * k * dtype.itemsize,
+            lambda b, h, q, k, dtype: torch.tensor(weights_bytes(b, h, q, k, dtype)))
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -101,5 +87,4 @@ def test_attention_bytes_accepts_the_reference_and_variants(capsys):
     (lambda b, h, q, k, dtype: weights_bytes(b, h, q, k, dtype) + 1, r"should be 840 bytes, got 841"),
 ])
 def test_attention_bytes_rejects_wrong_code(wrong, hint):
-    with pytest.raises(CheckFailed, match=hint):
-        checks.check_attention_weights_bytes(wrong)
+    rejects(checks.check_attention_weights_bytes, wrong, hint)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..model import EncoderLayer
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import checker, diagnose, expect
 
 __all__ = ["check_no_residual_encoder_layer", "check_attention_weights_bytes"]
 
@@ -34,42 +34,31 @@ def _layer_cases() -> list[tuple[EncoderLayer, torch.Tensor, torch.Tensor]]:
     return cases
 
 
-def _variants(layer: EncoderLayer, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, list[tuple[str, torch.Tensor]]]:
-    """The right output and known-wrong ones, each with the hint that names its mistake."""
+def _mistakes(layer: EncoderLayer, x: torch.Tensor, mask: torch.Tensor) -> list[tuple[torch.Tensor, str]]:
+    """Known-wrong outputs, each with the hint that names its mistake."""
     def attn(h, m=mask):
         return layer.self_attn(h, h, h, m)
 
     ffn, norm1, norm2 = layer.feed_forward, layer.norm1, layer.norm2
-    right = norm2(ffn(norm1(attn(x))))
-    own_norm = ("Each sub-layer has its own norm: norm1 after self-attention, norm2 after the feed-forward "
-                "network.")
+    keep = "Keep the layer normalisations: only the residual connections go, so each sub-layer computes Norm(Sublayer(x))."
+    own = "Each sub-layer has its own norm: norm1 after self-attention, norm2 after the feed-forward network."
     skipped = "Don't skip the feed-forward sub-layer: remove the residual connections, not the FFN."
-    wrong = [
-        ("That is the full layer, residual connections included: remove the x + from both sub-layers, so each "
-         "computes Norm(Sublayer(x)).", layer(x, mask)),
-        ("You kept the residual connection around self-attention (norm1(x + attention)): remove it too.",
-         norm2(ffn(norm1(x + attn(x))))),
-        ("You kept the residual connection around the feed-forward network (norm2(y + ffn(y))): remove it too.",
-         norm2(norm1(attn(x)) + ffn(norm1(attn(x))))),
-        ("Keep the layer normalisations: only the residual connections go, so each sub-layer computes "
-         "Norm(Sublayer(x)).", ffn(attn(x))),
-        ("Keep the layer normalisations: only the residual connections go, so each sub-layer computes "
-         "Norm(Sublayer(x)).", norm2(ffn(attn(x)))),
-        ("Keep the layer normalisations: only the residual connections go, so each sub-layer computes "
-         "Norm(Sublayer(x)).", ffn(norm1(attn(x)))),
-        ("The paper's layer is post-norm: apply norm1 after self-attention and norm2 after the FFN, not "
-         "before them.", ffn(norm2(attn(norm1(x))))),
-        (own_norm, norm1(ffn(norm1(attn(x))))),
-        (own_norm, norm2(ffn(norm2(attn(x))))),
-        (own_norm, norm1(ffn(norm2(attn(x))))),
-        (skipped, norm1(attn(x))),
-        (skipped, norm2(norm1(attn(x)))),
-        ("Pass the mask to self-attention: padded keys must not be attended to.",
-         norm2(ffn(norm1(attn(x, None))))),
-        ("Self-attention attends from x to x itself: query, key and value are all x (the layer's input).",
-         norm2(ffn(norm1(layer.self_attn(x, norm1(x), norm1(x), mask))))),
+    return [
+        (layer(x, mask), "That is the full layer, residual connections included: remove the x + from both "
+                         "sub-layers, so each computes Norm(Sublayer(x))."),
+        (norm2(ffn(norm1(x + attn(x)))), "You kept the residual connection around self-attention "
+                                         "(norm1(x + attention)): remove it too."),
+        (norm2(norm1(attn(x)) + ffn(norm1(attn(x)))), "You kept the residual connection around the feed-forward "
+                                                      "network (norm2(y + ffn(y))): remove it too."),
+        *[(wrong, keep) for wrong in (ffn(attn(x)), norm2(ffn(attn(x))), ffn(norm1(attn(x))))],
+        (ffn(norm2(attn(norm1(x)))), "The paper's layer is post-norm: apply norm1 after self-attention and norm2 "
+                                     "after the FFN, not before them."),
+        *[(second(ffn(first(attn(x)))), own) for first, second in ((norm1, norm1), (norm2, norm2), (norm2, norm1))],
+        *[(wrong, skipped) for wrong in (norm1(attn(x)), norm2(norm1(attn(x))))],
+        (norm2(ffn(norm1(attn(x, None)))), "Pass the mask to self-attention: padded keys must not be attended to."),
+        (norm2(ffn(norm1(layer.self_attn(x, norm1(x), norm1(x), mask)))),
+         "Self-attention attends from x to x itself: query, key and value are all x (the layer's input)."),
     ]
-    return right, wrong
 
 
 @checker("encoder_layer_without_residual")
@@ -81,18 +70,10 @@ def check_no_residual_encoder_layer(encoder_layer_without_residual) -> None:
         with torch.no_grad():
             got = encoder_layer_without_residual(layer, x, mask)
             expect(torch.equal(x, original), "Do not modify x in place: build new tensors.")
-            expect(isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}")
-            expect(tuple(got.shape) == tuple(x.shape),
-                   f"return (batch, len, d_model) = {tuple(x.shape)}, like x; got {tuple(got.shape)}")
-            right, wrong = _variants(layer, x, mask)
-            got = got.detach().float()
-            if torch.allclose(got, right, atol=1e-5):
-                continue
-            for hint, variant in wrong:
-                if torch.allclose(got, variant, atol=1e-5):
-                    raise CheckFailed(hint)
-            expect_close(got, right, f"encoder_layer_without_residual differs from norm2(ffn(norm1(self_attn(x, x, x, "
-                                     f"mask)))) for d_model={layer.d_model}")
+            right = layer.norm2(layer.feed_forward(layer.norm1(layer.self_attn(x, x, x, mask))))
+            diagnose(got, right, _mistakes(layer, x, mask), "encoder_layer_without_residual differs from "
+                     f"norm2(ffn(norm1(self_attn(x, x, x, mask)))) for d_model={layer.d_model}",
+                     shape="return (batch, len, d_model), like x")
 
 
 # ---------------------------------------------------------------- attention_weights_bytes
@@ -108,17 +89,19 @@ def check_attention_weights_bytes(attention_weights_bytes) -> None:
     (batch, n_heads, q_len, k_len) tensor of ``dtype``."""
     for batch, n_heads, q_len, k_len, dtype in _BYTE_CASES:
         size = torch.empty((), dtype=dtype).element_size()
-        expected = batch * n_heads * q_len * k_len * size
+        elements = batch * n_heads * q_len * k_len
+        expected = elements * size
         call = f"attention_weights_bytes({batch}, {n_heads}, {q_len}, {k_len}, {dtype})"
         got = attention_weights_bytes(batch, n_heads, q_len, k_len, dtype)
         if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.dtype.is_floating_point:
             got = int(got)
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
-            raise CheckFailed(f"return an int (a number of bytes), got {type(got).__name__}")
-        if isinstance(got, float):
-            expect(got != expected, f"return an int, not a float: {call} = {expected} bytes, a whole number.")
-        elements = batch * n_heads * q_len * k_len
-        wrong = [
+        expect(isinstance(got, (int, float)) and not isinstance(got, bool),
+               f"return an int (a number of bytes), got {type(got).__name__}")
+        expect(not (isinstance(got, float) and got == expected),
+               f"return an int, not a float: {call} = {expected} bytes, a whole number.")
+        square = ("The weights are q_len × k_len, one per query and key; they differ in cross-attention, where the "
+                  "keys come from the source.")
+        diagnose(got, expected, [
             (elements * size * 8, "You counted bits: element_size() (or dtype.itemsize) is already in bytes."),
             (elements, "That is the number of elements; multiply by the bytes per element, "
                        "torch.empty((), dtype=dtype).element_size()."),
@@ -127,14 +110,6 @@ def check_attention_weights_bytes(attention_weights_bytes) -> None:
             (batch * q_len * k_len * size, "Count every head: each has its own (q_len, k_len) matrix of weights."),
             (n_heads * q_len * k_len * size, "Count every sequence of the batch: the weights are (batch, n_heads, "
                                              "q_len, k_len)."),
-            (batch * n_heads * q_len * q_len * size, "The weights are q_len × k_len, one per query and key; they "
-                                                     "differ in cross-attention, where the keys come from the source."),
-            (batch * n_heads * k_len * k_len * size, "The weights are q_len × k_len, one per query and key; they "
-                                                     "differ in cross-attention, where the keys come from the source."),
-        ]
-        if got == expected:
-            continue
-        for value, hint in wrong:
-            if got == value:
-                raise CheckFailed(hint)
-        raise CheckFailed(f"{call} should be {expected:,} bytes, got {got:,}")
+            (batch * n_heads * q_len * q_len * size, square),
+            (batch * n_heads * k_len * k_len * size, square),
+        ], f"{call} should be {expected:,} bytes, got {got:,}", atol=0, rtol=0)
