@@ -5,8 +5,9 @@ import re
 
 import pytest
 import torch
+from conftest import rejects
 
-from transformer18.checks import CheckFailed, check_scaled_dot_product_attention, check_score_variance
+from transformer18.checks import check_scaled_dot_product_attention, check_score_variance
 
 # ---------------------------------------------------------------- scaled_dot_product_attention
 
@@ -37,25 +38,10 @@ def variant(**switches):
     return lambda query, key, value, mask=None: attend(query, key, value, mask, **switches)
 
 
-def test_accepts_the_reference(capsys):
-    check_scaled_dot_product_attention(attend)
-    assert "✓ scaled_dot_product_attention" in capsys.readouterr().out
-
-
-def test_accepts_a_large_finite_fill_and_the_course_function(capsys):
+def test_accepts_the_reference_a_large_finite_fill_and_the_course_function(accepts):
     from transformer18.scaled import scaled_dot_product_attention
 
-    check_scaled_dot_product_attention(variant(fill=-1e9))
-    check_scaled_dot_product_attention(scaled_dot_product_attention)
-    assert capsys.readouterr().out.count("✓") == 2
-
-
-def test_untouched_stub_prints_not_implemented(capsys):
-    def stub(query, key, value, mask=None):
-        raise NotImplementedError
-
-    check_scaled_dot_product_attention(stub)
-    assert "not implemented yet" in capsys.readouterr().out
+    accepts(check_scaled_dot_product_attention, attend, variant(fill=-1e9), scaled_dot_product_attention)
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -63,15 +49,15 @@ def test_untouched_stub_prints_not_implemented(capsys):
     (variant(divisor="d_k"), "not by d_k itself"),
     (variant(dim=-2), "The softmax runs over the keys (the last axis, dim=-1)"),
     (variant(invert=True), "True means *may attend* here"),
-    (variant(fill=float("-inf")), "gave NaN: softmax of a row of −inf is 0/0. Fill masked scores with torch.finfo(dtype).min"),
+    (variant(fill=float("-inf")),
+     "gave NaN: softmax of a row of −inf is 0/0. Fill masked scores with torch.finfo(dtype).min"),
     (variant(after=True), "Apply the mask to the scores before the softmax"),
     (variant(output_only=True), "Return both the output and the weights"),
     (variant(swapped=True), "Return (output, weights) in that order"),
     (variant(fill=0.0), "differs from torch.nn.functional.scaled_dot_product_attention"),
 ])
 def test_rejects_each_known_mistake_with_its_hint(wrong, hint):
-    with pytest.raises(CheckFailed, match=re.escape(hint)):
-        check_scaled_dot_product_attention(wrong)
+    rejects(check_scaled_dot_product_attention, wrong, re.escape(hint))
 
 
 def test_a_fully_masked_row_that_is_finite_but_not_uniform_is_named():
@@ -82,8 +68,7 @@ def test_a_fully_masked_row_that_is_finite_but_not_uniform_is_named():
             output, weights = output.masked_fill(dead, 0.0), weights.masked_fill(dead, 0.0)  # PyTorch's zeros
         return output, weights
 
-    with pytest.raises(CheckFailed, match="A fully masked row must stay finite with uniform weights"):
-        check_scaled_dot_product_attention(zero_row)
+    rejects(check_scaled_dot_product_attention, zero_row, "A fully masked row must stay finite with uniform weights")
 
 
 def test_right_output_with_wrong_weights_is_named():
@@ -91,31 +76,19 @@ def test_right_output_with_wrong_weights_is_named():
         output, _ = attend(query, key, value, mask)
         return output, query @ key.transpose(-2, -1)
 
-    with pytest.raises(CheckFailed, match="The output is right but the weights are not"):
-        check_scaled_dot_product_attention(scores_as_weights)
+    rejects(check_scaled_dot_product_attention, scores_as_weights, "The output is right but the weights are not")
 
 
 # ---------------------------------------------------------------- score_variance
 
 
-def test_score_variance_accepts_the_formula_and_a_sampled_answer(capsys):
-    check_score_variance(lambda d_k, sigma: d_k * sigma**4)
-
+def test_score_variance_accepts_the_formula_and_a_sampled_answer(accepts):
     def sampled(d_k, sigma):
         g = torch.Generator().manual_seed(123)
         q, k = sigma * torch.randn(50_000, d_k, generator=g), sigma * torch.randn(50_000, d_k, generator=g)
         return (q * k).sum(-1).var()  # a 0-d tensor is accepted too
 
-    check_score_variance(sampled)
-    assert capsys.readouterr().out.count("✓ score_variance") == 2
-
-
-def test_score_variance_stub_prints_not_implemented(capsys):
-    def stub(d_k, sigma):
-        raise NotImplementedError
-
-    check_score_variance(stub)
-    assert "not implemented yet" in capsys.readouterr().out
+    accepts(check_score_variance, lambda d_k, sigma: d_k * sigma**4, sampled)
 
 
 @pytest.mark.parametrize("wrong, hint", [
@@ -128,5 +101,4 @@ def test_score_variance_stub_prints_not_implemented(capsys):
     (lambda d_k, sigma: "d_k", "return a number"),
 ])
 def test_score_variance_rejects_each_known_mistake_with_its_hint(wrong, hint):
-    with pytest.raises(CheckFailed, match=re.escape(hint)):
-        check_score_variance(wrong)
+    rejects(check_score_variance, wrong, re.escape(hint))

@@ -40,7 +40,8 @@ def _mistakes(layer: EncoderLayer, x: torch.Tensor, mask: torch.Tensor) -> list[
         return layer.self_attn(h, h, h, m)
 
     ffn, norm1, norm2 = layer.feed_forward, layer.norm1, layer.norm2
-    keep = "Keep the layer normalisations: only the residual connections go, so each sub-layer computes Norm(Sublayer(x))."
+    keep = ("Keep the layer normalisations: only the residual connections go, so each sub-layer computes "
+            "Norm(Sublayer(x)).")
     own = "Each sub-layer has its own norm: norm1 after self-attention, norm2 after the feed-forward network."
     skipped = "Don't skip the feed-forward sub-layer: remove the residual connections, not the FFN."
     return [

@@ -81,7 +81,8 @@ def _call_layer_norm(layer_norm, x, weight, bias, eps):
                           "are what your function is compared with.") from None
     except RuntimeError as error:
         raise CheckFailed(f"Your function raised RuntimeError: {error}. Did you keep the reduced dimension "
-                          "(keepdim=True), so that each token's mean and variance broadcast over its features?") from None
+                          "(keepdim=True), so that each token's mean and variance broadcast over its "
+                          "features?") from None
 
 
 @checker("layer_norm")

@@ -1,4 +1,5 @@
-"""Checkers for Q14 (Add): the residual connection, the gradient through a stack, a layer that starts as the identity."""
+"""Checkers for Q14 (Add): the residual connection, the gradient through a stack, a layer that starts as the
+identity."""
 
 from __future__ import annotations
 
@@ -44,8 +45,9 @@ def check_residual(add) -> None:
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64)
         before, sublayer = x.clone(), _Counted(fn)
         out = add(x, sublayer)
-        expect(torch.equal(x, before), "You changed x in place (x += …). That overwrites the caller's tensor, which "
-                                       "autograd still needs for the backward pass; return a new tensor: x + sublayer(x).")
+        expect(torch.equal(x, before), "You changed x in place (x += …). That overwrites the caller's tensor, "
+                                       "which autograd still needs for the backward pass; return a new tensor: "
+                                       "x + sublayer(x).")
         expect(sublayer.calls > 0, "You never called sublayer: the residual is x + sublayer(x).")
         expect(sublayer.calls == 1, f"You called the sublayer {sublayer.calls} times. Call it once, on x, and add its "
                                     "output to x: x + sublayer(x) (not x + sublayer(sublayer(x)), not a second call "
@@ -130,8 +132,8 @@ def check_input_gradient_norm(input_gradient_norm) -> None:
         blocks = _tanh_blocks(seed, n_blocks, shape[-1])
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(50 + seed), dtype=torch.float64)
         before = x.clone()
-        with_skip, without, again = (_as_number(input_gradient_norm(blocks, x, flag),
-                                                f"input_gradient_norm(blocks, x, {flag})") for flag in (True, False, True))
+        with_skip, without, again = (_as_number(input_gradient_norm(blocks, x, flag), f"input_gradient_norm(blocks, "
+                                                f"x, {flag})") for flag in (True, False, True))
         expect(torch.equal(x.detach(), before), "Do not change the values of x.")
         expect(math.isclose(again, with_skip, rel_tol=1e-6, abs_tol=1e-12),
                f"The same call gave {with_skip:.6g}, then {again:.6g}: gradients accumulate in x.grad across calls. "

@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._core import CheckFailed, checker, expect
+from ._core import CheckFailed, checker, diagnose, expect, matches
 
 __all__ = ["check_scaled_dot_product_attention", "check_score_variance"]
 
@@ -58,10 +58,6 @@ def _cases():
            torch.randn(2, 2, 8, 6, generator=g), None)
 
 
-def _close(a, b) -> bool:
-    return a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-4)
-
-
 @checker("scaled_dot_product_attention")
 def check_scaled_dot_product_attention(scaled_dot_product_attention) -> None:
     """Check ``scaled_dot_product_attention(query, key, value, mask=None) -> (output, weights)``.
@@ -72,48 +68,38 @@ def check_scaled_dot_product_attention(scaled_dot_product_attention) -> None:
     for query, key, value, mask in _cases():
         args = (query.clone(), key.clone(), value.clone())
         result = scaled_dot_product_attention(*args) if mask is None else scaled_dot_product_attention(*args, mask)
-        if isinstance(result, torch.Tensor):
-            raise CheckFailed("Return both the output and the weights, as a tuple (output, weights).")
+        expect(not isinstance(result, torch.Tensor), "Return both the output and the weights, as a tuple (output, "
+                                                     "weights).")
         expect(isinstance(result, (tuple, list)) and len(result) == 2,
                f"return a tuple (output, weights), got {type(result).__name__}")
         output, weights = result
         q_len, k_len, d_v = query.size(-2), key.size(-2), value.size(-1)
         out_shape, w_shape = (*query.shape[:-2], q_len, d_v), (*query.shape[:-2], q_len, k_len)
-        if tuple(output.shape) == w_shape and tuple(weights.shape) == out_shape:
-            raise CheckFailed("Return (output, weights) in that order.")
+        expect((tuple(output.shape), tuple(weights.shape)) != (w_shape, out_shape),
+               "Return (output, weights) in that order.")
         expect(tuple(output.shape) == out_shape,
                f"the output has shape {tuple(output.shape)}, expected (..., q_len, d_v) = {out_shape}")
         expect(tuple(weights.shape) == w_shape,
                f"the weights have shape {tuple(weights.shape)}, expected (..., q_len, k_len) = {w_shape}")
+        live = torch.ones(out_shape[:-1], dtype=torch.bool) if mask is None else mask.any(-1).expand(out_shape[:-1])
         if not (torch.isfinite(output).all() and torch.isfinite(weights).all()):
-            if mask is not None and not mask.any(-1).all():
-                raise CheckFailed("A fully masked row gave NaN: softmax of a row of −inf is 0/0. Fill masked "
-                                  "scores with torch.finfo(dtype).min instead of −inf.")
+            expect(bool(live.all()), "A fully masked row gave NaN: softmax of a row of −inf is 0/0. Fill masked scores "
+                                     "with torch.finfo(dtype).min instead of −inf.")
             raise CheckFailed("Your output contains NaN or inf.")
-
         expected_output, expected_weights = _attend(query, key, value, mask)
-        if _close(output, expected_output) and _close(weights, expected_weights):
-            # The reference itself must agree with PyTorch wherever a row may attend to something.
-            torch_output = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
-            live = mask.any(-1).expand(out_shape[:-1]) if mask is not None else torch.ones(out_shape[:-1], dtype=bool)
-            torch.testing.assert_close(expected_output[live], torch_output[live], atol=1e-5, rtol=1e-4)
-            continue
-        for hint, switches in WRONG.items():  # with mask=None the mask mistakes equal the reference
-            wrong_output, wrong_weights = _attend(query, key, value, mask, **switches)
-            if _close(output, wrong_output) and _close(weights, wrong_weights):
-                raise CheckFailed(hint)
-        if mask is not None:
-            live = mask.any(-1).expand(out_shape[:-1])  # rows with at least one key to attend to
-            if _close(output[live], expected_output[live]) and _close(weights[live], expected_weights[live]):
-                raise CheckFailed("A fully masked row must stay finite with uniform weights 1/k_len (its output "
-                                  "is the mean of the values): fill masked scores with torch.finfo(dtype).min.")
-        if _close(output, expected_output):
-            raise CheckFailed("The output is right but the weights are not: return softmax(Q Kᵀ / √d_k) "
-                              "with masked entries filled, the matrix you multiplied by V.")
         torch_output = F.scaled_dot_product_attention(query, key, value, attn_mask=mask)
-        diff = (output - torch_output).abs().nan_to_num(0.0).max().item()
-        raise CheckFailed(f"Your output differs from torch.nn.functional.scaled_dot_product_attention "
-                          f"(largest difference {diff:.3g}).")
+        # The reference itself agrees with PyTorch wherever a row may attend to something.
+        torch.testing.assert_close(expected_output[live], torch_output[live], atol=1e-5, rtol=1e-4)
+        diagnose((output, weights), (expected_output, expected_weights), [
+            *[(_attend(query, key, value, mask, **switches), hint) for hint, switches in WRONG.items()],
+            (matches((output[live], weights[live]), (expected_output[live], expected_weights[live])),
+             "A fully masked row must stay finite with uniform weights 1/k_len (its output is the mean of the "
+             "values): fill masked scores with torch.finfo(dtype).min."),
+            (matches(output, expected_output), "The output is right but the weights are not: return "
+                                               "softmax(Q Kᵀ / √d_k) with masked entries filled, the matrix you "
+                                               "multiplied by V."),
+        ], "Your output differs from torch.nn.functional.scaled_dot_product_attention (largest difference "
+           f"{(output - torch_output).abs().nan_to_num(0.0).max().item():.3g}).")
 
 
 def _measured_variance(d_k: int, sigma: float, n_pairs: int = 40_000) -> float:
@@ -130,23 +116,17 @@ def check_score_variance(score_variance) -> None:
         got = score_variance(d_k, sigma)
         expect(isinstance(got, (int, float)) or (isinstance(got, torch.Tensor) and got.numel() == 1),
                f"return a number, got {type(got).__name__}")
-        got = float(got)
-        expected = d_k * sigma**4
-        if math.isclose(got, expected, rel_tol=0.05):
+        got, expected = float(got), d_k * sigma**4
+        if math.isclose(got, expected, rel_tol=0.05):  # before diagnose: its message measures the variance
             continue
-        wrong = {
-            "Each product q_i k_i has variance σ²·σ² = σ⁴, so σ must appear in your answer.": d_k,
-            "Each product q_i k_i has variance Var(q_i)·Var(k_i) = σ²·σ² = σ⁴, not σ².": d_k * sigma**2,
-            "That is the standard deviation of q · k; the variance is its square.": math.sqrt(d_k) * sigma**2,
-            "q · k is a sum of d_k independent terms, and variances of independent terms add: "
-            "multiply by d_k.": sigma**4,
-            "Variances of independent terms add: d_k terms give d_k times one term's variance, not d_k².":
-                d_k**2 * sigma**4,
-        }
-        for hint, value in wrong.items():
-            if math.isclose(got, value, rel_tol=1e-6) and not math.isclose(value, expected, rel_tol=0.05):
-                raise CheckFailed(hint)
-        measured = _measured_variance(d_k, sigma)
-        raise CheckFailed(f"For d_k = {d_k}, σ = {sigma} the variance of q · k is {measured:.4g} (measured on "
-                          f"40,000 pairs), you returned {got:.4g}. Work it out by hand, Var(Σ q_i k_i), "
-                          "or sample more pairs.")
+        diagnose(got, expected, [
+            (d_k, "Each product q_i k_i has variance σ²·σ² = σ⁴, so σ must appear in your answer."),
+            (d_k * sigma**2, "Each product q_i k_i has variance Var(q_i)·Var(k_i) = σ²·σ² = σ⁴, not σ²."),
+            (math.sqrt(d_k) * sigma**2, "That is the standard deviation of q · k; the variance is its square."),
+            (sigma**4, "q · k is a sum of d_k independent terms, and variances of independent terms add: multiply by "
+                       "d_k."),
+            (d_k**2 * sigma**4, "Variances of independent terms add: d_k terms give d_k times one term's "
+                                       "variance, not d_k²."),
+        ], f"For d_k = {d_k}, σ = {sigma} the variance of q · k is {_measured_variance(d_k, sigma):.4g} (measured on "
+           f"40,000 pairs), you returned {got:.4g}. Work it out by hand, Var(Σ q_i k_i), or sample more pairs.",
+            atol=0.0, rtol=0.05)

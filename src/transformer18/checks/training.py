@@ -83,7 +83,8 @@ def check_label_smoothing(smoothed_targets) -> None:
             (variant(true_share=False), "The correct class got exactly 1 − ε, without its own share ε/(V − 1), so "
                                         "the rows sum to less than 1. Add 1 − ε on top of the uniform ε/(V − 1)."),
             (not torch.allclose(sums, torch.ones_like(sums), atol=1e-5),
-             f"Every row of a real (non-pad) position must sum to 1; yours sum to {[round(v, 4) for v in sums.tolist()]}."),
+             "Every row of a real (non-pad) position must sum to 1; yours sum to "
+             f"{[round(v, 4) for v in sums.tolist()]}."),
         ], f"smoothed_targets({target.tolist()}, {vocab_size}, {smoothing}, pad_id={pad_id}) differs on the non-pad "
            "rows", atol=1e-6, rtol=1e-5)
         expect(not (q[~real].abs() > 1e-6).any(), "Rows whose target is the pad token must be all zeros: a pad "
@@ -136,8 +137,8 @@ def check_noam_schedule(noam) -> None:
                 raise CheckFailed(f"return a number, got {type(value).__name__}") from None
         expected = [_noam(s, d_model, warmup) for s in points]
         bad = next((i for i, (g, e) in enumerate(zip(got, expected)) if not math.isclose(g, e, rel_tol=1e-6)), 0)
-        diagnose(got, expected, [(lambda switches=switches: [_noam(s, d_model, warmup, **switches) for s in points], hint)
-                                 for switches, hint in mistakes],
+        diagnose(got, expected, [(lambda switches=switches: [_noam(s, d_model, warmup, **switches) for s in points],
+                                  hint) for switches, hint in mistakes],
                  f"noam({points[bad]}, {d_model}, {warmup}) should be {expected[bad]:.6g}, got {got[bad]:.6g}",
                  atol=0.0, rtol=1e-6)
     try:
