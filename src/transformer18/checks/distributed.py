@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DistributedSampler
 
-from ._core import CheckFailed, checker, expect, expect_close
+from ._core import checker, diagnose, expect
 
 __all__ = ["check_shard_indices", "check_rank_loss"]
 
@@ -37,33 +37,27 @@ def check_shard_indices(shard_indices) -> None:
             permutation, expected = _sampler_indices(n, rank, world_size, drop_last, seed)
             case = f"rank {rank} of {world_size}, {n} examples, drop_last={drop_last}"
             got = _as_list(shard_indices(list(permutation), rank, world_size, drop_last), case)
-            if got == expected:
-                continue
             per_rank = len(expected)
             positions = list(DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=False,
                                                 drop_last=drop_last))  # the same rule applied to 0, 1, …, n − 1
-            if got == positions:
-                raise CheckFailed("Return the dataset indices stored in the permutation (permutation[position]), "
-                                  "not the positions themselves.")
-            if got == permutation[rank * per_rank: (rank + 1) * per_rank]:
-                raise CheckFailed("DistributedSampler deals the permutation out like cards: rank r takes positions "
-                                  "r, r + world_size, r + 2·world_size, … (permutation[r::world_size]), not a "
-                                  "contiguous block.")
-            if rank + 1 < world_size and got[: per_rank] == permutation[rank + 1:: world_size][: per_rank]:
-                raise CheckFailed("Ranks count from 0: rank 0 takes position 0, rank 1 position 1, and so on.")
-            if drop_last and got == permutation[rank::world_size]:
-                raise CheckFailed("With drop_last=True every rank gets the same number of indices: first cut the "
-                                  "permutation to a multiple of world_size (the last n % world_size are dropped).")
-            if not drop_last and got == permutation[rank::world_size]:
-                raise CheckFailed("With drop_last=False nothing is dropped and every rank still gets the same "
-                                  "number: pad the permutation with its own first indices up to a multiple of "
-                                  "world_size (a few examples are seen twice per epoch).")
-            total = per_rank * world_size
-            padded_with_last = (permutation + permutation[::-1] * world_size)[:total]
-            if not drop_last and got == padded_with_last[rank::world_size]:
-                raise CheckFailed("Pad with the permutation's first indices (the sampler wraps around to its "
-                                  "start), not with its last ones.")
-            raise CheckFailed(f"{case}: expected {expected} (DistributedSampler's), got {got}.")
+            padded_with_last = (permutation + permutation[::-1] * world_size)[:per_rank * world_size]
+            diagnose(got, expected, [
+                (positions, "Return the dataset indices stored in the permutation (permutation[position]), not the "
+                            "positions themselves."),
+                (permutation[rank * per_rank: (rank + 1) * per_rank],
+                 "DistributedSampler deals the permutation out like cards: rank r takes positions r, r + world_size, "
+                 "r + 2·world_size, … (permutation[r::world_size]), not a contiguous block."),
+                (rank + 1 < world_size and got[:per_rank] == permutation[rank + 1::world_size][:per_rank],
+                 "Ranks count from 0: rank 0 takes position 0, rank 1 position 1, and so on."),
+                (permutation[rank::world_size],
+                 "With drop_last=True every rank gets the same number of indices: first cut the permutation to a "
+                 "multiple of world_size (the last n % world_size are dropped)." if drop_last else
+                 "With drop_last=False nothing is dropped and every rank still gets the same number: pad the "
+                 "permutation with its own first indices up to a multiple of world_size (a few examples are seen "
+                 "twice per epoch)."),
+                (padded_with_last[rank::world_size], "Pad with the permutation's first indices (the sampler wraps "
+                                                     "around to its start), not with its last ones."),
+            ], f"{case}: expected {expected} (DistributedSampler's), got {got}.")
 
 
 def _rank_case(seed: int):
@@ -109,23 +103,20 @@ def check_rank_loss(rank_loss) -> None:
         all_losses = torch.cat([_token_losses(theta, f)[c] for f, c in shards])  # (total_counted,)
         (expected,) = torch.autograd.grad(all_losses.mean(), theta)
         got, values = _ddp_gradient(rank_loss, theta, shards)
-        if torch.allclose(got, expected, atol=1e-6):
-            continue
         world_size, total = len(shards), sum(int(c.sum()) for _, c in shards)
-        wrong = {
-            "That is each process's own mean: DDP then averages the world_size means, which weighs a label of a "
-            "shard with few labels more than one of a shard with many. Divide the sum by total_counted instead.":
-                lambda l, c, n, w: l[c].mean(),
-            "DDP divides the summed gradients by world_size: multiply your loss by world_size to cancel it "
-            "(your gradient is world_size times too small).":
-                lambda l, c, n, w: l[c].sum() / n,
-            "Leave the padded positions out of the sum: only positions where counted is True are labels.":
-                lambda l, c, n, w: l.sum() * w / n,
-        }
-        for hint, variant in wrong.items():
-            if torch.allclose(got, _ddp_gradient(variant, theta, shards)[0], atol=1e-6):
-                raise CheckFailed(hint)
-        expect_close(got, expected, f"averaged over the {world_size} processes, your losses' gradients differ "
-                                    f"from the gradient of the mean over all {total} labels")
-    expect_close(sum(values) / len(values), all_losses.mean().detach(),
-                 "the processes' losses, averaged, should equal the mean loss over all labels")
+        mistakes = [
+            (lambda losses, counted, total, world_size: losses[counted].mean(),
+             "That is each process's own mean: DDP then averages the world_size means, which weighs a label of a "
+             "shard with few labels more than one of a shard with many. Divide the sum by total_counted instead."),
+            (lambda losses, counted, total, world_size: losses[counted].sum() / total,
+             "DDP divides the summed gradients by world_size: multiply your loss by world_size to cancel it (your "
+             "gradient is world_size times too small)."),
+            (lambda losses, counted, total, world_size: losses.sum() * world_size / total,
+             "Leave the padded positions out of the sum: only positions where counted is True are labels."),
+        ]
+        diagnose(got, expected, [(lambda wrong=wrong: _ddp_gradient(wrong, theta, shards)[0], hint)
+                                 for wrong, hint in mistakes],
+                 f"averaged over the {world_size} processes, your losses' gradients differ from the gradient of the "
+                 f"mean over all {total} labels", atol=1e-6, rtol=1e-5)
+        diagnose(sum(values) / len(values), all_losses.mean().detach(),
+                 otherwise="the processes' losses, averaged, should equal the mean loss over all labels")
