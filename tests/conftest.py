@@ -40,3 +40,8 @@ def rejects(check, wrong, hint: str) -> None:
 
     with pytest.raises(CheckFailed, match=hint):
         check(wrong)
+
+
+def variant(solution, **switches):
+    """``solution`` with keyword ``switches`` set: a reference with switches turned into a known-wrong variant."""
+    return lambda *args: solution(*args, **switches)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import CheckFailed, checker, expect
+from ._core import CheckFailed, checker, diagnose, expect
 
 __all__ = ["check_input_check", "check_torch_masks"]
 
@@ -30,7 +30,8 @@ def check_input_check(check_text) -> None:
     """Check ``check_text(text, known_chars, max_len)``: None for a readable text, else a ValueError naming
     the problem (empty or blank; unknown characters, quoted; longer than ``max_len``)."""
     for text in ("21 novembre 2026", "2026年11月21日", "3.5.1968", "dimanche 1 mai 1950"):
-        expect(_refuses(check_text, text, 35) is None, f"{text!r} uses only known characters and is short enough: accept it.")
+        expect(_refuses(check_text, text, 35) is None,
+               f"{text!r} uses only known characters and is short enough: accept it.")
     expect(_refuses(check_text, "1" * 35, 35) is None,
            "A text of exactly max_len characters fits: refuse only texts longer than max_len.")
     for blank in ("", "   "):
@@ -55,16 +56,16 @@ def check_torch_masks(torch_masks) -> None:
     expect(tuple(padding.shape) == (3, 5),
            f"src_key_padding_mask is (batch, src_len) = (3, 5) for nn.Transformer, got {tuple(padding.shape)}; "
            "the course's (batch, 1, 1, src_len) shape is for its own attention.")
-    expected_padding = src == 2
-    expect(not torch.equal(padding, ~expected_padding),
-           "The padding mask is inverted: in PyTorch's key_padding_mask True marks padding (may NOT attend).")
-    expect(torch.equal(padding, expected_padding), "src_key_padding_mask must be True exactly where src == pad_id.")
-    expect(tuple(causal.shape) == (4, 4), f"tgt_mask is (tgt_len, tgt_len) = (4, 4), got {tuple(causal.shape)}.")
+    diagnose(padding, src == 2, [
+        (src != 2, "The padding mask is inverted: in PyTorch's key_padding_mask True marks padding (may NOT attend)."),
+    ], "src_key_padding_mask must be True exactly where src == pad_id.")
     future = torch.ones(4, 4, dtype=torch.bool).triu(diagonal=1)
-    expect(not torch.equal(causal, ~future),
-           "tgt_mask has the course's polarity (True = may attend); nn.Transformer wants True = may NOT attend.")
-    expect(not torch.equal(causal, torch.ones(4, 4, dtype=torch.bool).triu()),
-           "tgt_mask also hides the diagonal: query i must see key i itself, so mask only j > i (triu(diagonal=1)).")
-    expect(torch.equal(causal, future), "tgt_mask must be True exactly above the diagonal (key j after query i).")
+    diagnose(causal, future, [
+        (~future, "tgt_mask has the course's polarity (True = may attend); nn.Transformer wants True = may NOT "
+                  "attend."),
+        (future | torch.eye(4, dtype=torch.bool), "tgt_mask also hides the diagonal: query i must see key i itself, so "
+                                                  "mask only j > i (triu(diagonal=1))."),
+    ], "tgt_mask must be True exactly above the diagonal (key j after query i).",
+        shape="tgt_mask is (tgt_len, tgt_len)")
     padding, causal = torch_masks(torch.tensor([[1, 0, 0]]), 2, 0)
-    expect(torch.equal(padding, torch.tensor([[False, True, True]])), "Use pad_id, not a fixed id, for the padding.")
+    diagnose(padding, torch.tensor([[False, True, True]]), otherwise="Use pad_id, not a fixed id, for the padding.")
