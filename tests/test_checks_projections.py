@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import rejects
+from conftest import rejects, variant
 
 from transformer18 import checks
 from transformer18.checks import CheckFailed
@@ -25,10 +25,6 @@ def attend(x, w_q, w_k, w_v, *, q_from="x", k_from="x", v_from="x", scale="sqrt_
     return weights @ v
 
 
-def variant(**kw):
-    return lambda *args: attend(*args, **kw)
-
-
 @pytest.mark.parametrize("solution", [
     attend,
     lambda x, w_q, w_k, w_v: torch.nn.functional.scaled_dot_product_attention(x @ w_q, x @ w_k, x @ w_v),
@@ -41,21 +37,22 @@ def test_single_head_attention_accepts_correct_code(solution, accepts):
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (variant(k_from="q"), r"keys are projected from the queries \(K = \(x W_Q\) W_K\): chained"),
-    (variant(v_from="k"), r"values are projected from the keys \(V = K W_V\): chained"),
-    (variant(v_from="q"), r"values are projected from the queries"),
-    (variant(k_from="q", v_from="k"), r"2 problems:(?s:.*)keys are projected(?s:.*)values are projected from the keys"),
-    (variant(norm=None), "Apply a softmax"),
-    (variant(norm=-2), r"softmax over the keys \(the last axis, dim=-1\)"),
-    (variant(norm=1), "you normalised over the queries"),
-    (variant(scale="none"), "Divide the scores by √d_k"),
-    (variant(scale="d_k"), "not by d_k"),
-    (variant(scale="sqrt_d_model"), "not by √d_model"),
-    (variant(scale="sqrt_d_v"), "not by √d_v"),
-    (variant(v_from="raw"), "x itself as the values"),
-    (variant(k_from="raw"), "x itself as the keys"),
-    (variant(q_from="raw"), "x itself as the queries"),
-    (variant(norm=None, scale="none"), r"2 problems:(?s:.*)Divide the scores(?s:.*)Apply a softmax"),
+    (variant(attend, k_from="q"), r"keys are projected from the queries \(K = \(x W_Q\) W_K\): chained"),
+    (variant(attend, v_from="k"), r"values are projected from the keys \(V = K W_V\): chained"),
+    (variant(attend, v_from="q"), r"values are projected from the queries"),
+    (variant(attend, k_from="q", v_from="k"),
+     r"2 problems:(?s:.*)keys are projected(?s:.*)values are projected from the keys"),
+    (variant(attend, norm=None), "Apply a softmax"),
+    (variant(attend, norm=-2), r"softmax over the keys \(the last axis, dim=-1\)"),
+    (variant(attend, norm=1), "you normalised over the queries"),
+    (variant(attend, scale="none"), "Divide the scores by √d_k"),
+    (variant(attend, scale="d_k"), "not by d_k"),
+    (variant(attend, scale="sqrt_d_model"), "not by √d_model"),
+    (variant(attend, scale="sqrt_d_v"), "not by √d_v"),
+    (variant(attend, v_from="raw"), "x itself as the values"),
+    (variant(attend, k_from="raw"), "x itself as the keys"),
+    (variant(attend, q_from="raw"), "x itself as the queries"),
+    (variant(attend, norm=None, scale="none"), r"2 problems:(?s:.*)Divide the scores(?s:.*)Apply a softmax"),
     (lambda x, w_q, w_k, w_v: (attend(x, w_q, w_k, w_v), None), "not a tuple"),
     (lambda x, w_q, w_k, w_v: attend(x, w_q, w_k, w_v).tolist(), "return a tensor, got list"),
     (lambda x, w_q, w_k, w_v: ((x @ w_q) @ (x @ w_k).transpose(-2, -1) / math.sqrt(w_q.shape[1])).softmax(-1),

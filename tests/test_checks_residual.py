@@ -1,8 +1,10 @@
 """The Q14 checkers accept the reference solutions and reject known-wrong code with the right hint."""
 
+import functools
+
 import pytest
 import torch
-from conftest import rejects
+from conftest import rejects, variant
 
 from transformer18 import checks
 
@@ -48,25 +50,18 @@ def test_add_rejects_wrong_code(wrong, hint):
 
 def input_gradient_norm(blocks, x, use_residual, *, whole=False, detach=False, mean=False, squared=False,
                         output=False, as_tensor=False):
+    """The reference (a residual around each block), with switches for the mistakes the checker names."""
     x = x.detach().clone().requires_grad_()
-    h = x
-    for block in blocks:
-        if use_residual and not whole:
-            h = (h.detach() if detach else h) + block(h)
-        else:
-            h = block(h)
-    if use_residual and whole:
-        h = x + h
+
+    def step(h, block):
+        return (h.detach() if detach else h) + block(h) if use_residual and not whole else block(h)
+
+    h = functools.reduce(step, blocks, x)
+    h = x + h if use_residual and whole else h
     if output:
         return h.norm().item()
     (grad,) = torch.autograd.grad(h.mean() if mean else h.sum(), x)
-    if as_tensor:
-        return grad.norm()
-    return grad.norm().item() ** (2 if squared else 1)
-
-
-def variant(**kw):
-    return lambda blocks, x, use_residual: input_gradient_norm(blocks, x, use_residual, **kw)
+    return grad.norm() if as_tensor else grad.norm().item() ** (2 if squared else 1)
 
 
 def accumulating(blocks, x, use_residual):
@@ -79,18 +74,19 @@ def accumulating(blocks, x, use_residual):
 
 
 def test_input_gradient_norm_accepts_the_reference(accepts):
-    accepts(checks.check_input_gradient_norm, input_gradient_norm, variant(as_tensor=True))  # a 0-dim tensor too
+    accepts(checks.check_input_gradient_norm, input_gradient_norm,
+            variant(input_gradient_norm, as_tensor=True))  # a 0-dim tensor is a number too
 
 
 @pytest.mark.parametrize("wrong, hint", [
     (lambda b, x, r: input_gradient_norm(b, x, not r), "wrong way round"),
     (lambda b, x, r: input_gradient_norm(b, x, False), "same number as False"),
     (lambda b, x, r: input_gradient_norm(b, x, True), "use_residual=False must apply the blocks without"),
-    (variant(whole=True), "Wrap every block in its own residual"),
-    (variant(detach=True), "do not detach h"),
-    (variant(mean=True), "not their mean"),
-    (variant(squared=True), "not its square"),
-    (variant(output=True), "norm of the output"),
+    (variant(input_gradient_norm, whole=True), "Wrap every block in its own residual"),
+    (variant(input_gradient_norm, detach=True), "do not detach h"),
+    (variant(input_gradient_norm, mean=True), "not their mean"),
+    (variant(input_gradient_norm, squared=True), "not its square"),
+    (variant(input_gradient_norm, output=True), "norm of the output"),
     (accumulating, "accumulate in x.grad"),
     (lambda b, x, r: torch.ones(3), r"returned a tensor of shape \(3,\)"),
     (lambda b, x, r: "12", "must return a number"),

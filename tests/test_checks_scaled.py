@@ -5,7 +5,7 @@ import re
 
 import pytest
 import torch
-from conftest import rejects
+from conftest import rejects, variant
 
 from transformer18.checks import check_scaled_dot_product_attention, check_score_variance
 
@@ -34,27 +34,23 @@ def attend(query, key, value, mask=None, *, divisor="sqrt", dim=-1, invert=False
     return (weights, output) if swapped else (output, weights)
 
 
-def variant(**switches):
-    return lambda query, key, value, mask=None: attend(query, key, value, mask, **switches)
-
-
 def test_accepts_the_reference_a_large_finite_fill_and_the_course_function(accepts):
     from transformer18.scaled import scaled_dot_product_attention
 
-    accepts(check_scaled_dot_product_attention, attend, variant(fill=-1e9), scaled_dot_product_attention)
+    accepts(check_scaled_dot_product_attention, attend, variant(attend, fill=-1e9), scaled_dot_product_attention)
 
 
 @pytest.mark.parametrize("wrong, hint", [
-    (variant(divisor="none"), "Divide the scores by √d_k before the softmax"),
-    (variant(divisor="d_k"), "not by d_k itself"),
-    (variant(dim=-2), "The softmax runs over the keys (the last axis, dim=-1)"),
-    (variant(invert=True), "True means *may attend* here"),
-    (variant(fill=float("-inf")),
+    (variant(attend, divisor="none"), "Divide the scores by √d_k before the softmax"),
+    (variant(attend, divisor="d_k"), "not by d_k itself"),
+    (variant(attend, dim=-2), "The softmax runs over the keys (the last axis, dim=-1)"),
+    (variant(attend, invert=True), "True means *may attend* here"),
+    (variant(attend, fill=float("-inf")),
      "gave NaN: softmax of a row of −inf is 0/0. Fill masked scores with torch.finfo(dtype).min"),
-    (variant(after=True), "Apply the mask to the scores before the softmax"),
-    (variant(output_only=True), "Return both the output and the weights"),
-    (variant(swapped=True), "Return (output, weights) in that order"),
-    (variant(fill=0.0), "differs from torch.nn.functional.scaled_dot_product_attention"),
+    (variant(attend, after=True), "Apply the mask to the scores before the softmax"),
+    (variant(attend, output_only=True), "Return both the output and the weights"),
+    (variant(attend, swapped=True), "Return (output, weights) in that order"),
+    (variant(attend, fill=0.0), "differs from torch.nn.functional.scaled_dot_product_attention"),
 ])
 def test_rejects_each_known_mistake_with_its_hint(wrong, hint):
     rejects(check_scaled_dot_product_attention, wrong, re.escape(hint))

@@ -23,24 +23,6 @@ def check_text(text, known_chars, max_len, *, blank_ok=False, unk_ok=False, quot
     return returns
 
 
-def test_the_reference_input_check_passes(accepts):
-    accepts(checks.check_input_check, check_text)
-
-
-@pytest.mark.parametrize("options, hint", [
-    ({"blank_ok": True}, "refuse empty and blank"),
-    ({"unk_ok": True}, "not a known character"),
-    ({"quote": False}, "quote the unknown character"),
-    ({"off_by_one": True}, "exactly max_len"),
-    ({"length_ok": True}, "does not fit max_len"),
-    ({"type_error": True}, "Raise a ValueError instead"),
-    ({"returns": True}, "Return None"),
-    ({"space_bad": True}, "accept it"),
-])
-def test_wrong_input_checks_are_rejected_with_the_right_hint(options, hint):
-    rejects(checks.check_input_check, variant(check_text, **options), hint)
-
-
 def torch_masks(src, tgt_len, pad_id, *, course_padding=False, course_causal=False, diagonal=False, shape4=False,
                 fixed_pad=False, as_float=False):
     pad = 0 if fixed_pad else pad_id
@@ -55,17 +37,29 @@ def torch_masks(src, tgt_len, pad_id, *, course_padding=False, course_causal=Fal
     return padding, causal
 
 
-def test_the_reference_masks_pass(accepts):
+def test_the_references_pass(accepts):
+    accepts(checks.check_input_check, check_text)
     accepts(checks.check_torch_masks, torch_masks)
 
 
-@pytest.mark.parametrize("options, hint", [
-    ({"course_padding": True}, "padding mask is inverted"),
-    ({"course_causal": True}, "course's polarity"),
-    ({"diagonal": True}, "hides the diagonal"),
-    ({"shape4": True}, r"\(batch, src_len\) = \(3, 5\)"),
-    ({"fixed_pad": True}, "True exactly where src == pad_id"),
-    ({"as_float": True}, "bool tensors"),
+TEXT, MASKS = checks.check_input_check, checks.check_torch_masks
+
+
+@pytest.mark.parametrize("check, wrong, hint", [
+    (TEXT, variant(check_text, blank_ok=True), "refuse empty and blank"),
+    (TEXT, variant(check_text, unk_ok=True), "not a known character"),
+    (TEXT, variant(check_text, quote=False), "quote the unknown character"),
+    (TEXT, variant(check_text, off_by_one=True), "exactly max_len"),
+    (TEXT, variant(check_text, length_ok=True), "does not fit max_len"),
+    (TEXT, variant(check_text, type_error=True), "Raise a ValueError instead"),
+    (TEXT, variant(check_text, returns=True), "Return None"),
+    (TEXT, variant(check_text, space_bad=True), "accept it"),
+    (MASKS, variant(torch_masks, course_padding=True), "padding mask is inverted"),
+    (MASKS, variant(torch_masks, course_causal=True), "course's polarity"),
+    (MASKS, variant(torch_masks, diagonal=True), "hides the diagonal"),
+    (MASKS, variant(torch_masks, shape4=True), r"\(batch, src_len\) = \(3, 5\)"),
+    (MASKS, variant(torch_masks, fixed_pad=True), "True exactly where src == pad_id"),
+    (MASKS, variant(torch_masks, as_float=True), "bool tensors"),
 ])
-def test_wrong_masks_are_rejected_with_the_right_hint(options, hint):
-    rejects(checks.check_torch_masks, variant(torch_masks, **options), hint)
+def test_wrong_code_is_rejected_with_the_right_hint(check, wrong, hint):
+    rejects(check, wrong, hint)
