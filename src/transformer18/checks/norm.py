@@ -113,18 +113,6 @@ def check_layer_norm(layer_norm) -> None:
 # ---------------------------------------------------------------- pre_norm_block
 
 
-class _Counted(nn.Module):
-    """Wraps a module and counts its calls."""
-
-    def __init__(self, module: nn.Module):
-        super().__init__()
-        self.module, self.calls = module, 0
-
-    def forward(self, x):
-        self.calls += 1
-        return self.module(x)
-
-
 def _placement_case(seed: int, shape: tuple[int, int, int]):
     g = torch.Generator().manual_seed(seed)
     d_model = shape[-1]
@@ -144,7 +132,7 @@ def check_norm_placement(pre_norm_block) -> None:
     for seed, shape in ((0, (2, 5, 12)), (1, (3, 4, 8))):
         x, f, norm = _placement_case(seed, shape)
         original = x.clone()
-        counted_sublayer, counted_norm = _Counted(f), _Counted(norm)
+        counted_sublayer, counted_norm = mock.Mock(wraps=f), mock.Mock(wraps=norm)  # they count their calls
         with torch.no_grad():
             out = pre_norm_block(x, counted_sublayer, counted_norm)
             expect(torch.equal(x, original), "Do not modify x in place: compute a new tensor.")
@@ -163,6 +151,7 @@ def check_norm_placement(pre_norm_block) -> None:
                 (f(norm(x)), "Add the residual: return x + Sublayer(LayerNorm(x)), not only the sub-layer's output."),
                 (x + f(x), "Apply the norm: pre-norm feeds the sub-layer LayerNorm(x), not x."),
             ], "your block differs from x + sublayer(norm(x))", shape="the output must have the input's shape")
-        expect(counted_norm.calls == 1, f"Call norm exactly once per block (you called it {counted_norm.calls} times).")
-        expect(counted_sublayer.calls == 1,
-               f"Call the sub-layer exactly once per block (you called it {counted_sublayer.calls} times).")
+        expect(counted_norm.call_count == 1,
+               f"Call norm exactly once per block (you called it {counted_norm.call_count} times).")
+        expect(counted_sublayer.call_count == 1,
+               f"Call the sub-layer exactly once per block (you called it {counted_sublayer.call_count} times).")

@@ -4,6 +4,7 @@ identity."""
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import torch
 from torch import nn
@@ -12,17 +13,6 @@ from ..multihead import MultiHeadAttention
 from ._core import CheckFailed, checker, diagnose, expect
 
 __all__ = ["check_residual", "check_input_gradient_norm", "check_start_as_identity"]
-
-
-class _Counted:
-    """A sub-layer that counts how often it is called."""
-
-    def __init__(self, fn):
-        self.fn, self.calls = fn, 0
-
-    def __call__(self, y):
-        self.calls += 1
-        return self.fn(y)
 
 
 def _tanh_sublayer(seed: int, d_model: int):
@@ -43,15 +33,16 @@ def check_residual(add) -> None:
     for seed, shape in enumerate(_ADD_CASES):
         fn = _tanh_sublayer(seed, shape[-1])
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64)
-        before, sublayer = x.clone(), _Counted(fn)
+        before, sublayer = x.clone(), mock.Mock(wraps=fn)  # it counts its calls
         out = add(x, sublayer)
         expect(torch.equal(x, before), "You changed x in place (x += …). That overwrites the caller's tensor, "
                                        "which autograd still needs for the backward pass; return a new tensor: "
                                        "x + sublayer(x).")
-        expect(sublayer.calls > 0, "You never called sublayer: the residual is x + sublayer(x).")
-        expect(sublayer.calls == 1, f"You called the sublayer {sublayer.calls} times. Call it once, on x, and add its "
-                                    "output to x: x + sublayer(x) (not x + sublayer(sublayer(x)), not a second call "
-                                    "for the same value: with dropout inside, two calls differ).")
+        calls = sublayer.call_count
+        expect(calls > 0, "You never called sublayer: the residual is x + sublayer(x).")
+        expect(calls == 1, f"You called the sublayer {calls} times. Call it once, on x, and add its output to x: "
+                           "x + sublayer(x) (not x + sublayer(sublayer(x)), not a second call for the same value: "
+                           "with dropout inside, two calls differ).")
         doubled = [tuple(s * 2 if j == i else s for j, s in enumerate(shape)) for i in range(len(shape))]
         diagnose(out, x + fn(x), [
             (lambda: tuple(out.shape) in doubled,
