@@ -92,6 +92,18 @@ def _ddp_gradient(loss_fn, theta, shards) -> tuple[torch.Tensor, list[torch.Tens
     return torch.stack(grads).mean(dim=0), values
 
 
+_RANK_LOSS_MISTAKES = [  # (a wrong rank_loss, its hint)
+    (lambda losses, counted, total, world_size: losses[counted].mean(),
+     "That is each process's own mean: DDP then averages the world_size means, which weighs a label of a shard "
+     "with few labels more than one of a shard with many. Divide the sum by total_counted instead."),
+    (lambda losses, counted, total, world_size: losses[counted].sum() / total,
+     "DDP divides the summed gradients by world_size: multiply your loss by world_size to cancel it (your gradient "
+     "is world_size times too small)."),
+    (lambda losses, counted, total, world_size: losses.sum() * world_size / total,
+     "Leave the padded positions out of the sum: only positions where counted is True are labels."),
+]
+
+
 @checker("rank_loss")
 def check_rank_loss(rank_loss) -> None:
     """Check ``rank_loss(token_losses, counted, total_counted, world_size) -> scalar``: the loss each process
@@ -103,20 +115,9 @@ def check_rank_loss(rank_loss) -> None:
         all_losses = torch.cat([_token_losses(theta, f)[c] for f, c in shards])  # (total_counted,)
         (expected,) = torch.autograd.grad(all_losses.mean(), theta)
         got, values = _ddp_gradient(rank_loss, theta, shards)
-        world_size, total = len(shards), sum(int(c.sum()) for _, c in shards)
-        mistakes = [
-            (lambda losses, counted, total, world_size: losses[counted].mean(),
-             "That is each process's own mean: DDP then averages the world_size means, which weighs a label of a "
-             "shard with few labels more than one of a shard with many. Divide the sum by total_counted instead."),
-            (lambda losses, counted, total, world_size: losses[counted].sum() / total,
-             "DDP divides the summed gradients by world_size: multiply your loss by world_size to cancel it (your "
-             "gradient is world_size times too small)."),
-            (lambda losses, counted, total, world_size: losses.sum() * world_size / total,
-             "Leave the padded positions out of the sum: only positions where counted is True are labels."),
-        ]
         diagnose(got, expected, [(lambda wrong=wrong: _ddp_gradient(wrong, theta, shards)[0], hint)
-                                 for wrong, hint in mistakes],
-                 f"averaged over the {world_size} processes, your losses' gradients differ from the gradient of the "
-                 f"mean over all {total} labels", atol=1e-6, rtol=1e-5)
+                                 for wrong, hint in _RANK_LOSS_MISTAKES],
+                 f"averaged over the {len(shards)} processes, your losses' gradients differ from the gradient of the "
+                 f"mean over all {len(all_losses)} labels", atol=1e-6, rtol=1e-5)
         diagnose(sum(values) / len(values), all_losses.mean().detach(),
                  otherwise="the processes' losses, averaged, should equal the mean loss over all labels")

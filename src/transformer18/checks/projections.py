@@ -68,10 +68,8 @@ def _combinations() -> list[tuple[dict, str]]:
 def _case(seed: int, batch: int, length: int, d_model: int, d_k: int, d_v: int):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, length, d_model, generator=g)  # (batch, len, d_model)
-    w_q = torch.randn(d_model, d_k, generator=g) / math.sqrt(d_model)  # (d_model, d_k)
-    w_k = torch.randn(d_model, d_k, generator=g) / math.sqrt(d_model)  # (d_model, d_k)
-    w_v = torch.randn(d_model, d_v, generator=g) / math.sqrt(d_model)  # (d_model, d_v)
-    return x, w_q, w_k, w_v
+    # w_q, w_k: (d_model, d_k); w_v: (d_model, d_v)
+    return x, *(torch.randn(d_model, width, generator=g) / math.sqrt(d_model) for width in (d_k, d_k, d_v))
 
 
 def _check_case(self_attention, args, mistakes: list[tuple[dict, str]]) -> None:

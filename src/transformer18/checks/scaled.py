@@ -12,15 +12,14 @@ from ._core import CheckFailed, checker, diagnose, expect, matches
 __all__ = ["check_scaled_dot_product_attention", "check_score_variance"]
 
 
-def _attend(query, key, value, mask=None, *, divisor="sqrt", dim=-1, invert=False, fill="finfo", after=False):
+def _attend(query, key, value, mask=None, *, divisor="sqrt", dim=-1, invert=False, after=False):
     """softmax(Q Kᵀ / √d_k) V with switches that reproduce common mistakes (for the hints)."""
     d_k = query.size(-1)
     scale = {"sqrt": math.sqrt(d_k), "none": 1.0, "d_k": float(d_k)}[divisor]
     scores = query @ key.transpose(-2, -1) / scale  # (..., q_len, k_len)
     allowed = None if mask is None else (~mask if invert else mask)
     if allowed is not None and not after:
-        value_fill = torch.finfo(scores.dtype).min if fill == "finfo" else float("-inf")
-        scores = scores.masked_fill(~allowed, value_fill)
+        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
     weights = scores.softmax(dim=dim)  # (..., q_len, k_len)
     if allowed is not None and after:
         weights = weights * allowed  # zeroed after the softmax, never renormalised
