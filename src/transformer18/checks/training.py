@@ -62,12 +62,12 @@ def check_label_smoothing(smoothed_targets) -> None:
         expect(q.dtype.is_floating_point, f"return a float tensor of probabilities, got {q.dtype}")
         q, real = q.detach().float(), target != pad_id  # real: (batch,)
 
-        def variant(**switches):  # the rows of real (non-pad) targets
-            return _variant(target, vocab_size, smoothing, switches.pop("pad_id", pad_id), **switches)[real]
+        def variant(pad=pad_id, **switches):  # its rows of real (non-pad) targets
+            return _variant(target, vocab_size, smoothing, pad, **switches)[real]
 
         sums = q[real].sum(dim=-1)
         diagnose(q[real], variant(), [
-            (variant(pad_id=0), f"Use the pad_id argument (here {pad_id}) instead of a hard-coded 0."),
+            (variant(pad=0), f"Use the pad_id argument (here {pad_id}) instead of a hard-coded 0."),
             (variant(spread="V", pad_class=True), "You gave smoothing mass to the pad token: that is PyTorch's "
                                                   "variant (ε/V on every class). Here the pad class gets 0 and the "
                                                   "others ε/(V − 1)."),
