@@ -24,11 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 try:
     import nbformat
     from nbclient import NotebookClient
-except ImportError:  # run with a Python that lacks them: use the project's .venv (made by ci/setup.sh)
-    venv_python = ROOT / ".venv" / "bin" / "python"
-    if venv_python.exists() and Path(sys.prefix).resolve() != (ROOT / ".venv").resolve():
-        os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
-    sys.exit("ci/seed_sweep.py needs nbclient: run `bash ci/setup.sh` first")
+except ImportError:
+    sys.exit("ci/seed_sweep.py needs nbclient: run it with the project's Python, .venv/bin/python (ci/setup.sh)")
 
 
 def run(notebook: Path, last_cell: int, shows: list[str], shift: int) -> tuple[dict[str, str], float]:
