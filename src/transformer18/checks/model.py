@@ -15,22 +15,28 @@ __all__ = ["check_encoder_layer_forward", "check_make_masks", "check_decoder_lay
 D_MODEL, N_HEADS, D_FF = 12, 3, 20
 
 
-def _layers(torch_kind: type[nn.Module], kind: type[nn.Module], seed: int, **options):
-    """A PyTorch layer (no dropout) with random values for every parameter (norm scales near 1, non-zero shifts,
-    so no default hides a slip) and the course's ``kind`` copied from it, whose ``layer(...)`` fails: the
-    exercise is to write the forward pass from its parts."""
-    with torch.random.fork_rng(devices=[]):  # the values below replace the initial ones: keep the global RNG
-        reference = torch_kind(D_MODEL, N_HEADS, D_FF, dropout=0.0, batch_first=True, **options)
+def _scramble_(module: nn.Module, seed: int) -> nn.Module:
+    """Random values for every parameter, norm scales near 1 and non-zero shifts, so no default hides a slip
+    (also used by tests/test_model.py and tests/test_ablations.py)."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in reference.named_parameters():
+        for name, p in module.named_parameters():
             if p.dim() > 1:
                 nn.init.xavier_uniform_(p, generator=generator)
             elif "norm" in name and name.endswith("weight"):
                 p.uniform_(0.5, 1.5, generator=generator)
             else:
                 p.uniform_(-0.5, 0.5, generator=generator)
-    layer = kind.from_torch(reference.eval()).eval()
+    return module.eval()
+
+
+def _layers(torch_kind: type[nn.Module], kind: type[nn.Module], seed: int, **options):
+    """A scrambled PyTorch layer (no dropout) and the course's ``kind`` copied from it, whose ``layer(...)``
+    fails: the exercise is to write the forward pass from its parts."""
+    with torch.random.fork_rng(devices=[]):  # the values below replace the initial ones: keep the global RNG
+        reference = torch_kind(D_MODEL, N_HEADS, D_FF, dropout=0.0, batch_first=True, **options)
+    reference = _scramble_(reference, seed)
+    layer = kind.from_torch(reference).eval()
 
     def forbidden(*args, **kwargs):
         raise CheckFailed("Write the forward pass from the layer's parts (self_attn, feed_forward, the norms) "
