@@ -42,8 +42,7 @@ TORCHRUN_ENV = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR"
 
 
 def torchrun(nproc: int, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-               "-m", "transformer18.distributed", *args]
+    command = [sys.executable, "-m", "torch.distributed.run", *launch_command(nproc, args=args)[1:]]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 
@@ -128,6 +127,30 @@ def test_bad_input_stops_every_process_with_a_clear_message():
     assert "--batch-size 7 (the global batch) does not split over 2 processes" in done.stderr
 
 
+def _can_rename_host() -> bool:
+    """True where `unshare --uts` may give a child process its own host name (Linux, as root)."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return False
+    try:
+        return subprocess.run(["unshare", "--uts", "hostname", "t18-probe"], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _can_rename_host(), reason="needs `unshare --uts` (Linux, root) to give torchrun a host name")
+def test_two_processes_meet_when_the_host_name_does_not_resolve():
+    """A CI machine's host name did not resolve, and torchrun --standalone without --local-addr waited until it
+    was killed (torch 2.3 and 2.11). launch_command's loopback address does not depend on the name."""
+    name = "t18-no-such-host"
+    with pytest.raises(socket.gaierror):
+        socket.getaddrinfo(name, None)
+    command = [sys.executable, "-m", "torch.distributed.run", *launch_command(2, args=TINY[:-2] + ["--seed", "1"])[1:]]
+    done = subprocess.run(["unshare", "--uts", "sh", "-c", f'hostname {name} && exec "$@"', "sh", *command],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "2 process(es), backend gloo" in done.stdout
+
+
 # ---------------------------------------------------------------- the command line
 
 
@@ -199,7 +222,8 @@ def test_without_torchrun_main_is_train_date_translator_in_one_process(tmp_path,
 
 
 def test_launch_command_for_one_and_several_machines():
-    assert launch_command(2) == ["torchrun", "--nproc_per_node=2", "--standalone", "-m", "transformer18.distributed"]
+    assert launch_command(2) == ["torchrun", "--nproc_per_node=2", "--standalone", "--local-addr=127.0.0.1", "-m",
+                                 "transformer18.distributed"]
     c10d = launch_command(8, nnodes=4, rdzv_endpoint="10.0.0.1:29400", args=["--bigger"])
     assert c10d == ["torchrun", "--nproc_per_node=8", "--nnodes=4", "--rdzv_backend=c10d",
                     "--rdzv_endpoint=10.0.0.1:29400", "--rdzv_id=dates", "-m", "transformer18.distributed", "--bigger"]

@@ -222,7 +222,9 @@ def launch_command(nproc_per_node: int, *, nnodes: int = 1, rdzv_endpoint: str |
     if nnodes == 1:
         if rdzv_endpoint is not None or node_rank is not None:
             raise ValueError("one machine needs no rdzv_endpoint or node_rank: torchrun --standalone finds a port")
-        return command + ["--standalone", "-m", "transformer18.distributed", *args]
+        # The loopback address, not the host name torchrun would look up: in a container or sandbox the
+        # name may not resolve, or resolve to an address the workers cannot reach; the workers then wait.
+        return command + ["--standalone", "--local-addr=127.0.0.1", "-m", "transformer18.distributed", *args]
     host, _, port = (rdzv_endpoint or "").rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"{nnodes} machines need rdzv_endpoint='host:port' (reachable from all), got {rdzv_endpoint!r}")
