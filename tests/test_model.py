@@ -2,6 +2,7 @@
 shapes, causality, padding invariance, gradients, generation, and clear errors for bad input."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -150,6 +151,40 @@ def test_transformer_equals_nn_transformer(norm_first, n_layers):
     torch.testing.assert_close(ours(src, tgt, src_mask, tgt_mask), ours.generator(hidden))
     with torch.no_grad():
         torch.testing.assert_close(ours.encode(src, src_mask), reference.encoder(x_src, src_key_padding_mask=src == PAD))
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_load_from_torch_copies_every_weight_so_the_reference_embeds_alone(share):
+    """After load_from_torch the two models hold the same weights: the reference's own embeddings (× √d_model,
+    plus the weight-free sinusoids) and generator give our logits."""
+    config = toy_config(share_embeddings=share, **({"tgt_vocab_size": 13} if share else {}))
+    torch.manual_seed(5)
+    ours = Transformer(config).eval()
+    reference = scramble_(torch_reference_model(config), 11).eval()
+    load_from_torch(ours, reference)
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in reference.parameters())
+    for our_matrix, their_matrix in ((ours.src_embed.lookup, reference.src_embed),
+                                     (ours.tgt_embed.lookup, reference.tgt_embed), (ours.generator, reference.generator)):
+        assert torch.equal(our_matrix.weight, their_matrix.weight)
+    assert (ours.generator.weight is ours.src_embed.lookup.weight) == share
+    src, tgt, src_mask, tgt_mask = batch(tgt_vocab=config.tgt_vocab_size)
+    scale = math.sqrt(config.d_model)
+    x_src = ours.positional(reference.src_embed(src) * scale)  # (batch, src_len, d_model)
+    x_tgt = ours.positional(reference.tgt_embed(tgt) * scale)  # (batch, tgt_len, d_model)
+    masks = dict(tgt_mask=~subsequent_mask(tgt.size(1))[0, 0], src_key_padding_mask=src == PAD,
+                 tgt_key_padding_mask=tgt == PAD, memory_key_padding_mask=src == PAD)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(src, tgt, src_mask, tgt_mask), reference.generator(reference(x_src, x_tgt, **masks)))
+
+
+def test_load_from_torch_refuses_other_embeddings_before_copying_anything():
+    ours = Transformer(toy_config())
+    before = {name: p.detach().clone() for name, p in ours.state_dict().items()}
+    with pytest.raises(ValueError, match="src_embed"):
+        load_from_torch(ours, torch_reference_model(toy_config(src_vocab_size=20)))
+    with pytest.raises(ValueError, match="share_embeddings"):
+        load_from_torch(ours, torch_reference_model(toy_config(share_embeddings=True, tgt_vocab_size=13)))
+    assert all(torch.equal(p, before[name]) for name, p in ours.state_dict().items())
 
 
 def test_torch_reference_model_has_the_papers_final_norms():

@@ -181,12 +181,28 @@ class Transformer(nn.Module):
 
 # %% ../../book/q17-training/model.ipynb #4f8f2dbf
 def load_from_torch(model: Transformer, reference: nn.Transformer) -> Transformer:
-    """Copy the encoder and decoder stacks of ``reference`` into ``model``, in place; return ``model``.
+    """Copy the weights of ``reference`` into ``model``, in place; return ``model``.
 
     Every layer is copied with ``EncoderLayer.from_torch`` / ``DecoderLayer.from_torch``, the final
-    norms with them. ``model``'s embeddings and generator are kept. The two must have the same sizes,
-    wiring and final norms: build ``reference`` with ``torch_reference_model(model.config)`` (Q2).
+    norms with them, then the ``src_embed``, ``tgt_embed`` and ``generator`` matrices where the reference
+    has them (a plain ``nn.Transformer`` has none: ``model``'s are kept). The two must have the same
+    sizes, wiring, final norms and embedding sharing: build ``reference`` with
+    ``torch_reference_model(model.config)`` (Q2).
     """
+    matrices = []  # (name, ours, theirs): checked before anything is copied
+    if all(hasattr(reference, part) for part in ("src_embed", "tgt_embed", "generator")):  # not a plain nn.Transformer
+        tied = [m.generator.weight is embedding.weight for m, embedding in ((model, model.src_embed.lookup),
+                                                                            (reference, reference.src_embed))]
+        if tied[0] != tied[1]:
+            raise ValueError("the model and the reference differ in share_embeddings: build the reference with "
+                             "torch_reference_model(model.config)")
+        matrices = [("src_embed", model.src_embed.lookup, reference.src_embed),
+                    ("tgt_embed", model.tgt_embed.lookup, reference.tgt_embed),
+                    ("generator", model.generator, reference.generator)]
+        for name, ours, theirs in matrices:
+            if ours.weight.shape != theirs.weight.shape:
+                raise ValueError(f"{name}: the model's matrix is {tuple(ours.weight.shape)}, the reference's "
+                                 f"{tuple(theirs.weight.shape)}")
     for name, layer_class in (("encoder", EncoderLayer), ("decoder", DecoderLayer)):
         ours, theirs = getattr(model, name), getattr(reference, name)
         if len(ours.layers) != len(theirs.layers):
@@ -208,6 +224,9 @@ def load_from_torch(model: Transformer, reference: nn.Transformer) -> Transforme
                     our_norm.eps = copied_norm.eps
         if ours.norm is not None:
             _copy_norm(ours.norm, theirs.norm)
+    with torch.no_grad():
+        for _, ours, theirs in matrices:
+            ours.weight.copy_(theirs.weight)  # (vocab_size, d_model)
     return model
 
 # %% ../../book/q17-training/model.ipynb #df41536c
