@@ -362,8 +362,10 @@ def test_unscaled_attention_refuses_bad_input():
     x = torch.randn(2, 4, 12)
     with pytest.raises(ValueError, match="mask must be a bool tensor"):
         attention(x, x, x, torch.ones(1, 1, 4, 4))
-    with pytest.raises(ValueError, match=r"key must be \(batch, len, d_model=12\), got \(2, 4, 10\)"):
+    with pytest.raises(ValueError, match=r"key must be \(batch, len, d_model=12\), got shape \(2, 4, 10\)"):
         attention(x, torch.randn(2, 4, 10), x)
+    with pytest.raises(ValueError, match="3-D mask"):  # Q12's checks, since it only replaces Q12's attend step
+        attention(x, x, x, torch.ones(2, 4, 4, dtype=torch.bool))
 
 
 # ---------------------------------------------------------------------------------------- autograd_saved_bytes

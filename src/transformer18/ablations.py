@@ -14,7 +14,7 @@ from torch import nn
 from .attention import attention, dot_product_score
 from .feedforward import PositionwiseFeedForward
 from .model import DecoderLayer, EncoderLayer, _check_input
-from .multihead import MultiHeadAttention, _fused_attention, merge_heads, split_heads
+from .multihead import MultiHeadAttention, _fused_attention
 from .norm import LayerNorm
 from .positional import PositionalEncoding
 
@@ -117,23 +117,13 @@ class UnscaledMultiHeadAttention(MultiHeadAttention):
     ``MultiHeadAttention``; with ``fused=True`` it calls Q12's fused kernel with ``scale=1.0``.
     """
 
-    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        """query (batch, q_len, d_model), key and value (batch, k_len, d_model); mask bool, True = may
-        attend. Returns (batch, q_len, d_model)."""
-        for name, t in (("query", query), ("key", key), ("value", value)):
-            _check_input(name, t, self.d_model)
-        q = split_heads(self.w_q(query), self.n_heads)  # (batch, heads, q_len, d_k)
-        k = split_heads(self.w_k(key), self.n_heads)  # (batch, heads, k_len, d_k)
-        v = split_heads(self.w_v(value), self.n_heads)  # (batch, heads, k_len, d_k)
-        if self.fused:
-            out = _fused_attention(q, k, v, mask, self.dropout.p if self.training else 0.0,
-                                   scale=1.0)  # (batch, heads, q_len, d_k), with Q12's mask checks
-            self.attn_weights = None  # the fused kernel keeps no weights
-        else:  # Q7's attention at temperature 1 instead of √d_k
-            out, self.attn_weights = attention(q, k, v, dot_product_score, temperature=1.0, mask=mask,
-                                               dropout=self.dropout)  # (batch, heads, q_len, d_k)
-        return self.w_o(merge_heads(out))  # (batch, q_len, d_model)
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Q12's step of Eq. 1 without the 1/√d_k; the projections, heads and checks are Q12's."""
+        if self.fused:  # Q12's fused kernel, with its mask checks, at scale 1
+            return _fused_attention(q, k, v, mask, self.dropout.p if self.training else 0.0, scale=1.0), None
+        return attention(q, k, v, dot_product_score, temperature=1.0, mask=mask,
+                         dropout=self.dropout)  # Q7's attention at temperature 1 instead of √d_k
 
 # %% ../../book/q18-why-it-works/why_it_works.ipynb #9d3c034e
 ABLATIONS: dict[str, str] = {

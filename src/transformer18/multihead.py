@@ -111,11 +111,17 @@ class MultiHeadAttention(nn.Module):
         q = split_heads(self.w_q(query), self.n_heads)  # (batch, heads, q_len, d_k)
         k = split_heads(self.w_k(key), self.n_heads)  # (batch, heads, k_len, d_k)
         v = split_heads(self.w_v(value), self.n_heads)  # (batch, heads, k_len, d_k)
-        if self.fused:
-            out, self.attn_weights = _fused_attention(q, k, v, mask, self.dropout.p if self.training else 0.0), None
-        else:
-            out, self.attn_weights = scaled_dot_product_attention(q, k, v, mask, self.dropout)  # (batch, heads, q_len, d_k)
+        out, self.attn_weights = self.attend(q, k, v, mask)  # (batch, heads, q_len, d_k)
         return self.w_o(merge_heads(out))  # (batch, q_len, d_model)
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Eq. 1 in every head at once: q (batch, heads, q_len, d_k), k and v (batch, heads, k_len, d_k) →
+        (output (batch, heads, q_len, d_k), weights (batch, heads, q_len, k_len), or None on the fused path).
+        The one step a variant of the layer replaces (Q18's ablation without the scaling)."""
+        if self.fused:
+            return _fused_attention(q, k, v, mask, self.dropout.p if self.training else 0.0), None
+        return scaled_dot_product_attention(q, k, v, mask, self.dropout)
 
     @classmethod
     def from_torch(cls, mha: nn.MultiheadAttention) -> "MultiHeadAttention":
