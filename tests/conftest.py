@@ -42,6 +42,16 @@ def rejects(check, wrong, hint: str) -> None:
         check(wrong)
 
 
+def keeps_rng(accepts, check, *solutions) -> None:
+    """The checker accepts every solution and leaves PyTorch's global RNG state as it found it."""
+    import torch
+
+    torch.manual_seed(1234)
+    state = torch.get_rng_state()
+    accepts(check, *solutions)
+    assert torch.equal(torch.get_rng_state(), state), f"{check.__name__} changed the global RNG state"
+
+
 def variant(solution, **switches):
     """``solution`` with keyword ``switches`` set: a reference with switches turned into a known-wrong variant."""
     return lambda *args: solution(*args, **switches)

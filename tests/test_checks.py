@@ -57,6 +57,72 @@ def test_expect_close_reports_shape_and_difference():
     checks.expect_close(torch.ones(3), torch.ones(3), "never")
 
 
+# ---------------------------------------------------------------- call, unchanged, seeded
+
+
+def test_call_returns_the_result_and_turns_named_exceptions_into_hints():
+    assert checks.call(lambda a, b=0: a + b, 2, b=3, errors={}) == 5
+    with pytest.raises(CheckFailed, match="^by type$"):
+        checks.call(lambda: 1 / 0, errors={ZeroDivisionError: "by type"})
+    with pytest.raises(CheckFailed, match="^by tuple$"):
+        checks.call(lambda: [][0], errors={(KeyError, IndexError): "by tuple"})
+    with pytest.raises(CheckFailed, match="^by fragment$"):  # entries are tried in order
+        checks.call(lambda: int("x"), errors={"invalid literal": "by fragment", ValueError: "by type"})
+    with pytest.raises(CheckFailed, match="^quoted: RuntimeError$") as raised:
+        checks.call(torch.broadcast_to, torch.ones(3), (2,),
+                    errors={RuntimeError: lambda error: f"quoted: {type(error).__name__}"})
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+@pytest.mark.parametrize("error", [NotImplementedError(), CheckFailed("the reader's own hint"),
+                                   RuntimeError("unrelated"), ValueError("shape")])
+def test_call_lets_the_stub_hints_and_unnamed_exceptions_through(error):
+    def raising():
+        raise error
+
+    with pytest.raises(type(error)) as raised:
+        checks.call(raising, errors={RuntimeError: "named"} if isinstance(error, ValueError) else {
+            TypeError: "named", "fragment": "named"})
+    assert raised.value is error
+
+
+def test_call_never_names_the_untouched_stub(capsys):
+    @checks.checker("stub")
+    def check_stub(fn):
+        checks.call(fn, errors={RuntimeError: "a RuntimeError", "": "any message"})
+
+    def stub():
+        raise NotImplementedError  # a RuntimeError whose message contains ""
+
+    check_stub(stub)
+    assert "stub: not implemented yet" in capsys.readouterr().out
+
+
+def test_unchanged_fails_with_the_hint_when_an_input_changes_in_place():
+    x, days = torch.ones(3, requires_grad=True), [1, [2, 3]]
+    with checks.unchanged("never", x, days):
+        (x * 2).sum().backward()
+    with pytest.raises(CheckFailed, match="^tensor changed$"):
+        with checks.unchanged("tensor changed", torch.zeros(2), x):
+            with torch.no_grad():
+                x += 1
+    with pytest.raises(CheckFailed, match="^list changed$"):
+        with checks.unchanged("list changed", x, days):
+            days[1].append(4)  # deep: a nested list counts too
+
+
+def test_seeded_seeds_the_block_and_restores_the_global_rng():
+    torch.manual_seed(123)
+    state, expected = torch.get_rng_state(), torch.randn(3)
+    torch.set_rng_state(state)
+    with checks.seeded(5):
+        inside = torch.randn(2)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(torch.randn(3), expected)
+    torch.manual_seed(5)
+    assert torch.equal(inside, torch.randn(2))
+
+
 # ---------------------------------------------------------------- diagnose: mistakes as data
 
 MISTAKES = [(torch.tensor([1.0, 2.0]), "first"), (torch.tensor([1.0, 2.0]), "second"),

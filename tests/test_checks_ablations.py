@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import rejects
+from conftest import keeps_rng, rejects
 
 from transformer18 import checks
 from transformer18.ablations import ablate
@@ -17,6 +17,10 @@ def reference(layer, x, mask):
 def test_no_residual_accepts_the_reference_and_the_ablation(accepts):
     accepts(checks.check_no_residual_encoder_layer, reference,
             lambda layer, x, mask: ablate(layer, "no residual")(x, mask))
+
+
+def test_no_residual_leaves_the_global_rng_alone(accepts):
+    keeps_rng(accepts, checks.check_no_residual_encoder_layer, reference)
 
 
 def attn(layer, x, mask):

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from conftest import rejects
+from conftest import keeps_rng, rejects
 from torch import nn
 
 from transformer18 import checks
@@ -35,6 +35,11 @@ def fresh_layers(layer, n_layers):
 
 def test_clone_layers_accepts_the_reference(accepts):
     accepts(checks.check_clone_layers, clone_layers)
+
+
+def test_the_checkers_leave_the_global_rng_alone(accepts):
+    keeps_rng(accepts, checks.check_clone_layers, clone_layers)
+    keeps_rng(accepts, checks.check_encoder_forward, encoder_forward)
 
 
 @pytest.mark.parametrize("wrong, hint", [

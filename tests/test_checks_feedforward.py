@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import rejects
+from conftest import keeps_rng, rejects
 from torch import nn
 
 from transformer18 import checks
@@ -127,6 +127,14 @@ def test_to_conv1d_accepts_the_reference(capsys):
     checks.check_to_conv1d(to_conv1d)
     checks.check_to_conv1d(conv_variant(weight=lambda w: w.reshape(*w.shape, 1), assign=True))
     assert capsys.readouterr().out.count("✓ to_conv1d") == 2
+
+
+def test_to_conv1d_leaves_the_global_rng_alone(accepts):
+    def without_rng(ffn):  # the reference, minus its own draws from the RNG (nn.Conv1d's initial weights)
+        with torch.random.fork_rng(devices=[]):
+            return to_conv1d(ffn)
+
+    keeps_rng(accepts, checks.check_to_conv1d, without_rng)
 
 
 @pytest.mark.parametrize("wrong, hint", [

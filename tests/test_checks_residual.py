@@ -4,7 +4,7 @@ import functools
 
 import pytest
 import torch
-from conftest import rejects, variant
+from conftest import keeps_rng, rejects, variant
 
 from transformer18 import checks
 
@@ -120,6 +120,11 @@ def zero_values_instead(attention, feed_forward):
 
 def test_start_as_identity_accepts_the_reference(accepts):
     accepts(checks.check_start_as_identity, start_as_identity, zero_values_instead)
+
+
+def test_the_checkers_leave_the_global_rng_alone(accepts):
+    keeps_rng(accepts, checks.check_start_as_identity, start_as_identity)
+    keeps_rng(accepts, checks.check_input_gradient_norm, input_gradient_norm)
 
 
 def zero_everything(attention, feed_forward):

@@ -18,7 +18,7 @@ import ast
 import importlib
 from pathlib import Path
 
-from ._core import CheckFailed, checker, diagnose, expect, expect_close, matches
+from ._core import CheckFailed, call, checker, diagnose, expect, expect_close, matches, seeded, unchanged
 
 
 def _declared(path: Path) -> list[str]:
@@ -32,7 +32,8 @@ def _declared(path: Path) -> list[str]:
 _MODULE_OF = {name: path.stem for path in sorted(Path(__file__).parent.glob("[!_]*.py"))
               for name in _declared(path) if name.startswith("check_")}
 
-__all__ = ["CheckFailed", "checker", "diagnose", "expect", "expect_close", "matches", *_MODULE_OF]
+__all__ = ["CheckFailed", "call", "checker", "diagnose", "expect", "expect_close", "matches", "seeded", "unchanged",
+           *_MODULE_OF]
 
 
 def __getattr__(name: str):

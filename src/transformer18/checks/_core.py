@@ -1,15 +1,18 @@
 """The exercise framework: the ``checker`` decorator, ``expect`` helpers and ``diagnose``, which states a
-checker's known mistakes as data: each a wrong variant of the answer with the hint it earns."""
+checker's known mistakes as data: each a wrong variant of the answer with the hint it earns; ``call``,
+``unchanged`` and ``seeded`` for running the reader's code."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import torch
 
-__all__ = ["CheckFailed", "checker", "diagnose", "expect", "expect_close", "matches"]
+__all__ = ["CheckFailed", "call", "checker", "diagnose", "expect", "expect_close", "matches", "seeded", "unchanged"]
 
 
 class CheckFailed(AssertionError):
@@ -80,6 +83,47 @@ def diagnose(actual, expected, mistakes: Iterable[tuple[object, str]] = (), othe
             diff = (actual.detach().cpu().double() - expected.detach().cpu().double()).abs().max().item()
             raise CheckFailed(f"{otherwise} (largest difference {diff:.3g})")
     raise CheckFailed(otherwise)
+
+
+def call(fn: Callable, *args, errors: Mapping[object, str | Callable[[Exception], str]], **kwargs):
+    """Return ``fn(*args, **kwargs)``, turning the exceptions that ``errors`` names into hints.
+
+    ``errors`` maps an exception type (or a tuple of types) or a fragment of an exception's message to its
+    hint, tried in order; the first that names the exception raises :class:`CheckFailed` with the hint (a
+    hint may be a function of the exception, to quote it). ``NotImplementedError`` (the untouched stub,
+    which ``checker`` reports as such), ``CheckFailed`` and any exception not named pass through untouched.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except (NotImplementedError, CheckFailed):
+        raise
+    except Exception as error:
+        for key, hint in errors.items():
+            if isinstance(error, key) if not isinstance(key, str) else key in str(error):
+                raise CheckFailed(hint(error) if callable(hint) else hint) from None
+        raise
+
+
+def _same(a, b) -> bool:
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
+
+@contextlib.contextmanager
+def unchanged(hint: str, *inputs) -> Iterator[None]:
+    """Fail with ``hint`` if the block changes any of ``inputs`` in place (tensors compared exactly, anything
+    else, such as lists, by ``==`` with a deep copy)."""
+    before = [x.detach().clone() if isinstance(x, torch.Tensor) else copy.deepcopy(x) for x in inputs]
+    yield
+    expect(all(_same(x.detach() if isinstance(x, torch.Tensor) else x, b) for x, b in zip(inputs, before)), hint)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run the block with PyTorch's global RNG seeded with ``seed`` (for modules that initialise themselves
+    from it), and give the reader back their own RNG state afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 def checker(title: str) -> Callable[[Callable], Callable[[Callable], None]]:

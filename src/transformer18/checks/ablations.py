@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..model import EncoderLayer
-from ._core import checker, diagnose, expect
+from ._core import checker, diagnose, expect, seeded, unchanged
 
 __all__ = ["check_no_residual_encoder_layer", "check_attention_weights_bytes"]
 
@@ -21,8 +21,8 @@ def _layer_cases() -> list[tuple[EncoderLayer, torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(18)
     cases = []
     for d_model, n_heads, d_ff, batch, length in ((12, 3, 20, 2, 5), (8, 2, 14, 3, 6)):
-        torch.manual_seed(18 + d_model)
-        layer = EncoderLayer(d_model, n_heads, d_ff, dropout=0.0).eval()
+        with seeded(18 + d_model):
+            layer = EncoderLayer(d_model, n_heads, d_ff, dropout=0.0).eval()
         with torch.no_grad():
             for norm in (layer.norm1, layer.norm2):
                 norm.weight.copy_(torch.rand(d_model, generator=g) + 0.5)
@@ -67,10 +67,9 @@ def check_no_residual_encoder_layer(encoder_layer_without_residual) -> None:
     """Check ``encoder_layer_without_residual(layer, x, mask) -> (batch, len, d_model)``: a post-norm
     ``EncoderLayer`` with both residual connections removed, norm2(ffn(norm1(self_attn(x, x, x, mask))))."""
     for layer, x, mask in _layer_cases():
-        original = x.clone()
         with torch.no_grad():
-            got = encoder_layer_without_residual(layer, x, mask)
-            expect(torch.equal(x, original), "Do not modify x in place: build new tensors.")
+            with unchanged("Do not modify x in place: build new tensors.", x):
+                got = encoder_layer_without_residual(layer, x, mask)
             right = layer.norm2(layer.feed_forward(layer.norm1(layer.self_attn(x, x, x, mask))))
             diagnose(got, right, _mistakes(layer, x, mask), "encoder_layer_without_residual differs from "
                      f"norm2(ffn(norm1(self_attn(x, x, x, mask)))) for d_model={layer.d_model}",

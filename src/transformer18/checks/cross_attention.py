@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._core import CheckFailed, checker, diagnose, expect
+from ._core import CheckFailed, call, checker, diagnose, expect
 
 __all__ = ["check_cross_attention", "check_read_alignment", "check_alignment_accuracy"]
 
@@ -62,22 +62,22 @@ def _mistakes(args) -> list:
 def _check_case(cross_attention, args) -> None:
     dec, mem, w_q, w_k, w_v = args
     batch, q_len, k_len = dec.shape[0], dec.shape[1], mem.shape[1]
-    try:
-        result = cross_attention(*(a.clone() for a in args))
-    except NotImplementedError:  # a subclass of RuntimeError: the untouched stub
-        raise
-    except (RuntimeError, IndexError, ValueError) as error:
+
+    def crashed(error) -> str:
         # Crashed with q_len ≠ k_len: run it on a square case, where the usual mistakes run, to name the mistake.
         square = _case(7, 2, 4, 4)
         try:
             result = cross_attention(*(a.clone() for a in square))
         except Exception:  # noqa: BLE001 - any failure here gets the general hint below
             result = None
-        crashed = (f"Your function failed with q_len = {q_len} ≠ k_len = {k_len} ({type(error).__name__}: {error}). "
-                   "Only the weights mix the two lengths: Q = decoder_states @ w_q is (batch, q_len, d_k), "
-                   "K = memory @ w_k is (batch, k_len, d_k) and V = memory @ w_v is (batch, k_len, d_v).")
-        diagnose(result, _attend(square[0], square[1], square[1], *square[2:]), _mistakes(square), crashed)
-        raise CheckFailed(crashed) from None
+        hint = (f"Your function failed with q_len = {q_len} ≠ k_len = {k_len} ({type(error).__name__}: {error}). "
+                "Only the weights mix the two lengths: Q = decoder_states @ w_q is (batch, q_len, d_k), "
+                "K = memory @ w_k is (batch, k_len, d_k) and V = memory @ w_v is (batch, k_len, d_v).")
+        diagnose(result, _attend(square[0], square[1], square[1], *square[2:]), _mistakes(square), hint)
+        return hint
+
+    result = call(cross_attention, *(a.clone() for a in args),
+                  errors={(RuntimeError, IndexError, ValueError): crashed})
     expect(isinstance(result, tuple) and len(result) == 2 and all(isinstance(t, torch.Tensor) for t in result),
            f"return a tuple (output, weights) of two tensors, got {type(result).__name__}")
     output, weights = result
@@ -161,29 +161,26 @@ def check_alignment_accuracy(alignment_accuracy) -> None:
     shared_weights = _weights(2, 4, 3, 5)
     shared = torch.randint(0, 5, (3,), generator=g)  # (q_len,): one alignment for the whole batch
     cases = [(weights, per_example), (shared_weights, shared)]
+
+    def crashed(error) -> str:
+        square_weights, square_ideal = _accuracy_case(5, 3, 4, 4, torch.rand(3, 4, generator=g) < 0.5)
+        try:
+            square = float(alignment_accuracy(square_weights, square_ideal))
+        except Exception:  # noqa: BLE001
+            square = None
+        hint = (f"Your function failed with q_len = 3 ≠ k_len = 5 ({type(error).__name__}: {error}). Compare "
+                "weights.argmax(dim=-1), shape (batch, q_len), with ideal.")
+        diagnose(square, (square_weights.argmax(dim=-1) == square_ideal).float().mean().item(), [
+            ((square_weights.argmax(dim=-2) == square_ideal).float().mean().item(), "You took the argmax over "
+             "the queries (dim 1); each query picks a key: argmax over the keys, the last axis."),
+        ], hint, atol=1e-6, rtol=0)
+        return hint
+
     for weights, ideal in cases:
-        try:
-            got = alignment_accuracy(weights.clone(), ideal.clone())
-        except NotImplementedError:  # a subclass of RuntimeError: the untouched stub
-            raise
-        except (RuntimeError, IndexError) as error:
-            square_weights, square_ideal = _accuracy_case(5, 3, 4, 4, torch.rand(3, 4, generator=g) < 0.5)
-            try:
-                square = float(alignment_accuracy(square_weights, square_ideal))
-            except Exception:  # noqa: BLE001
-                square = None
-            crashed = (f"Your function failed with q_len = 3 ≠ k_len = 5 ({type(error).__name__}: {error}). Compare "
-                       "weights.argmax(dim=-1), shape (batch, q_len), with ideal.")
-            diagnose(square, (square_weights.argmax(dim=-1) == square_ideal).float().mean().item(), [
-                ((square_weights.argmax(dim=-2) == square_ideal).float().mean().item(), "You took the argmax over "
-                 "the queries (dim 1); each query picks a key: argmax over the keys, the last axis."),
-            ], crashed, atol=1e-6, rtol=0)
-            raise CheckFailed(crashed) from None
-        try:
-            value = float(got)
-        except (TypeError, ValueError, RuntimeError):
-            raise CheckFailed(f"return one number (a float), got {type(got).__name__}"
-                              f"{' of shape ' + str(tuple(got.shape)) if isinstance(got, torch.Tensor) else ''}") from None
+        got = call(alignment_accuracy, weights.clone(), ideal.clone(), errors={(RuntimeError, IndexError): crashed})
+        value = call(float, got, errors={(TypeError, ValueError, RuntimeError): (
+            f"return one number (a float), got {type(got).__name__}"
+            f"{' of shape ' + str(tuple(got.shape)) if isinstance(got, torch.Tensor) else ''}")})
         correct = weights.argmax(dim=-1) == ideal  # (batch, q_len)
         expected = correct.float().mean().item()
         diagnose(value, expected, [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..dates import format_date
-from ._core import checker, diagnose, expect
+from ._core import checker, diagnose, expect, unchanged
 
 __all__ = ["check_split_days", "check_french_dates"]
 
@@ -20,9 +20,8 @@ def check_split_days(split_by_day) -> None:
     day once, ``max(1, round(len(days) · test_fraction))`` test days, random but fixed by the seed."""
     for n, fraction in ((200, 0.1), (37, 0.05), (9, 0.05)):
         days = _days(n)
-        original = list(days)
-        train, test = split_by_day(days, fraction, 0)
-        expect(days == original, "Do not shuffle the caller's list in place: shuffle a copy.")
+        with unchanged("Do not shuffle the caller's list in place: shuffle a copy.", days):
+            train, test = split_by_day(days, fraction, 0)
         train, test = list(train), list(test)
         expect(len(set(test)) == len(test) and len(set(train)) == len(train),
                "A day appears twice in one part: draw without replacement (shuffle, then cut).")

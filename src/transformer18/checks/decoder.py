@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import CheckFailed, checker, diagnose, expect
+from ._core import CheckFailed, call, checker, diagnose, expect, unchanged
 
 __all__ = ["check_subsequent_mask", "check_shift_right", "check_sequence_log_prob"]
 
@@ -47,9 +47,9 @@ def check_shift_right(shift_right) -> None:
     cases = [(torch.tensor([[5, 6, 7, 2], [8, 2, 0, 0]]), 1), (torch.randint(3, 20, (3, 6), generator=g), 9),
              (torch.tensor([[4], [2]]), 1)]
     for tgt, bos_id in cases:
-        out = shift_right(given := tgt.clone(), bos_id)
-        expect(torch.equal(given, tgt), "Do not modify tgt in place: it is also the labels. Build a new tensor "
-                                        "(torch.cat, or tgt.clone() first).")
+        with unchanged("Do not modify tgt in place: it is also the labels. Build a new tensor (torch.cat, or "
+                       "tgt.clone() first).", tgt):
+            out = shift_right(tgt, bos_id)
         expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
         bos = torch.full((tgt.shape[0], 1), bos_id, dtype=tgt.dtype)
         first = f", got {out[:, 0].tolist()}" if out.shape == tgt.shape else ""
@@ -122,8 +122,8 @@ def check_sequence_log_prob(sequence_log_prob) -> None:
     """Check ``sequence_log_prob(model, src, tgt, bos_id, pad_id) -> (batch,)`` on a recording toy model."""
     for seed, (vocab_size, bos_id, pad_id, src, tgt) in enumerate(_log_prob_cases()):
         model = _ToyModel(vocab_size, seed)
-        out = sequence_log_prob(model, src, given := tgt.clone(), bos_id, pad_id)
-        expect(torch.equal(given, tgt), "Do not modify tgt in place.")
+        with unchanged("Do not modify tgt in place.", tgt):
+            out = sequence_log_prob(model, src, tgt, bos_id, pad_id)
         expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
         expect(len(model.calls) > 0, "Call model.decode (after model.encode) to get the logits.")
         expect(len(model.calls) == 1, f"Teacher forcing scores the whole sequence in ONE decode call over the "
@@ -138,11 +138,8 @@ def check_sequence_log_prob(sequence_log_prob) -> None:
                                      "it has to predict.")
         expect(isinstance(tgt_mask, torch.Tensor) and tgt_mask.dtype == torch.bool,
                "tgt_mask must be the course's bool mask, subsequent_mask(len) (True = may attend).")
-        try:
-            grid = torch.broadcast_to(tgt_mask, (1, 1, length, length))[0, 0]
-        except RuntimeError:
-            raise CheckFailed(f"tgt_mask must broadcast to (1, 1, {length}, {length}), got shape "
-                              f"{tuple(tgt_mask.shape)}") from None
+        grid = call(torch.broadcast_to, tgt_mask, (1, 1, length, length), errors={RuntimeError: (
+            f"tgt_mask must broadcast to (1, 1, {length}, {length}), got shape {tuple(tgt_mask.shape)}")})[0, 0]
         diagnose(grid, _lower(length), [
             (~_lower(length), "tgt_mask has PyTorch's polarity (True = blocked); the contract wants the course's: "
                               "subsequent_mask(len), True = may attend."),

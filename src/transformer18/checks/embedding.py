@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 import torch.nn.functional as F
 
-from ._core import CheckFailed, checker, diagnose, expect, expect_close
+from ._core import call, checker, diagnose, expect, expect_close, seeded, unchanged
 
 __all__ = ["check_one_hot_lookup", "check_pad_batch", "check_tied_logits"]
 
 
-def _call(fn, *args, hints: dict[str, str], fallback: str):
-    """Run the reader's function; turn a RuntimeError into the hint of the first phrase it contains."""
-    try:
-        return fn(*args)
-    except NotImplementedError:  # a RuntimeError too, but it means "untouched stub"
-        raise
-    except RuntimeError as error:
-        message = str(error)
-        for phrase, hint in hints.items():
-            if phrase in message:
-                raise CheckFailed(f"{hint} (PyTorch said: {message})") from None
-        raise CheckFailed(f"{fallback} (PyTorch said: {message})") from None
+def _said(hint: str):
+    """The hint, followed by what PyTorch said."""
+    return lambda error: f"{hint} (PyTorch said: {error})"
 
 
 # ---------------------------------------------------------------- one_hot_lookup
@@ -46,11 +36,12 @@ def check_one_hot_lookup(one_hot_lookup) -> None:
                       f"(pass num_classes=weight.shape[0]: without it F.one_hot uses the largest id + 1, and "
                       f"the sequence length {length} is not the vocabulary size either), and they multiply "
                       f"weight (vocab_size, d_model) itself, not weight.T.")
-        out = _call(one_hot_lookup, ids.clone(), weight.clone(), fallback=shape_hint, hints={
-            "num_classes": f"one_hot needs num_classes = vocab_size = weight.shape[0] = {vocab_size}, not "
-                           f"the sequence length ({length}).",
-            "dtype": "F.one_hot returns integers (torch.long): convert the one-hot tensor with "
-                     ".to(weight.dtype) before multiplying it by the float matrix.",
+        out = call(one_hot_lookup, ids.clone(), weight.clone(), errors={
+            "num_classes": _said(f"one_hot needs num_classes = vocab_size = weight.shape[0] = {vocab_size}, not "
+                                 f"the sequence length ({length})."),
+            "dtype": _said("F.one_hot returns integers (torch.long): convert the one-hot tensor with "
+                           ".to(weight.dtype) before multiplying it by the float matrix."),
+            RuntimeError: _said(shape_hint),
         })
         expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
         expect(out.is_floating_point(), f"return the float embeddings, one d_model-vector per token; got a "
@@ -81,9 +72,8 @@ def check_pad_batch(pad_batch) -> None:
              ([[4, 4], [], [1, 2, 6, 5], [7]], 10),  # an empty sequence
              ([[1, 2], [3, 4]], 0)]  # nothing to pad
     for sequences, pad_id in cases:
-        before = copy.deepcopy(sequences)
-        out = pad_batch(sequences, pad_id)
-        expect(sequences == before, "Don't modify the input lists; build a new tensor instead.")
+        with unchanged("Don't modify the input lists; build a new tensor instead.", sequences):
+            out = pad_batch(sequences, pad_id)
         expect(not isinstance(out, (list, tuple)), "Return a tensor of shape (batch, longest), not a list of "
                                                    "lists (torch.full or torch.tensor builds one).")
         expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
@@ -111,19 +101,17 @@ def check_tied_logits(tied_logits) -> None:
     from ..embedding import TokenEmbedding
 
     for seed, vocab_size, d_model, batch, length in [(0, 13, 6, 2, 5), (1, 9, 16, 3, 4)]:
-        with torch.random.fork_rng():  # leave the reader's random state alone
-            torch.manual_seed(seed)
+        with seeded(seed):  # the reader's own RNG state is left alone
             embedding = TokenEmbedding(vocab_size, d_model)
             h = torch.randn(batch, length, d_model)  # (batch, len, d_model)
         weight = embedding.lookup.weight.detach().clone()  # (vocab_size, d_model)
         expected = h @ weight.T  # (batch, len, vocab_size)
-        try:
-            out = _call(tied_logits, h.clone(), embedding, hints={}, fallback=(
-                "The matrix is (vocab_size, d_model), so the scores are h · Eᵀ: multiply h by "
-                "embedding.lookup.weight.T (or use F.linear(h, embedding.lookup.weight))."))
-        except ValueError as error:
-            raise CheckFailed("embedding(...) looks token ids up, but h holds vectors: multiply h by the "
-                              f"embedding's matrix, embedding.lookup.weight (TokenEmbedding said: {error})") from None
+        out = call(tied_logits, h.clone(), embedding, errors={
+            RuntimeError: _said("The matrix is (vocab_size, d_model), so the scores are h · Eᵀ: multiply h by "
+                                "embedding.lookup.weight.T (or use F.linear(h, embedding.lookup.weight))."),
+            ValueError: lambda error: ("embedding(...) looks token ids up, but h holds vectors: multiply h by the "
+                                       f"embedding's matrix, embedding.lookup.weight (TokenEmbedding said: {error})"),
+        })
         expect(torch.equal(embedding.lookup.weight.detach(), weight), "Don't change the embedding's matrix.")
         diagnose(out, expected, [
             (expected * math.sqrt(d_model), "No √d_model here: the paper multiplies by √d_model in the embedding "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._core import CheckFailed, checker, diagnose, expect
+from ._core import call, checker, diagnose, expect, seeded
 
 __all__ = ["check_clone_layers", "check_encoder_forward"]
 
@@ -14,8 +14,7 @@ D_MODEL, N_HEADS, D_FF = 8, 2, 12
 
 def _encoder_layer(seed: int) -> nn.TransformerEncoderLayer:
     """A small post-norm encoder layer with seeded weights, dropout 0, in evaluation mode."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         layer = nn.TransformerEncoderLayer(D_MODEL, N_HEADS, D_FF, dropout=0.0, batch_first=True)
     return layer.eval()
 
@@ -27,8 +26,7 @@ def _snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
 @checker("clone_layers")
 def check_clone_layers(clone_layers) -> None:
     """Check ``clone_layers(layer, n_layers) -> nn.ModuleList`` of independent deep copies of ``layer``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(7)
+    with seeded(7):
         linear = nn.Linear(5, 7)
     for layer, n_layers in [(_encoder_layer(0), 3), (_encoder_layer(1), 1), (linear, 4)]:
         before = _snapshot(layer)
@@ -96,12 +94,8 @@ def check_encoder_forward(encoder_forward) -> None:
         x = torch.randn(batch, length, D_MODEL, generator=torch.Generator().manual_seed(200 + seed))
         with torch.no_grad():
             expected = reference(x)  # (batch, len, d_model)
-            try:
-                out = encoder_forward(layers, x.clone(), norm)
-            except TypeError as error:
-                if norm is None and "NoneType" in str(error):
-                    raise CheckFailed("norm may be None (no final norm): apply it only when one is given.") from None
-                raise
+            out = call(encoder_forward, layers, x.clone(), norm, errors={} if norm is not None else {
+                "NoneType": "norm may be None (no final norm): apply it only when one is given."})
             last = n_layers - 1
             diagnose(out, expected, [
                 (lambda: _stack(layers, x, norm, norm_each=True), "You applied the norm after every layer. It is the "

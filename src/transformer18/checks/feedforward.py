@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._core import CheckFailed, checker, diagnose, expect
+from ._core import CheckFailed, call, checker, diagnose, expect, seeded
 
 __all__ = ["check_feed_forward", "check_to_conv1d"]
 
@@ -23,14 +23,12 @@ def _ffn(x, w_1, b_1, w_2, b_2, *, act=torch.relu, out_act=None, transpose_1=Tru
 
 
 def _call(feed_forward, x, weights):
-    try:
-        with torch.no_grad():
-            return feed_forward(x.clone(), *(w.clone() for w in weights))
-    except RuntimeError as error:  # NotImplementedError is one too, and passes through
-        shape_words = ("cannot be multiplied", "must match the size", "size mismatch", "shape")
-        if not isinstance(error, NotImplementedError) and any(s in str(error) for s in shape_words):
-            raise CheckFailed(f"Your function raised a shape error ({error}). {_LAYOUT_HINT}") from None
-        raise
+    def hint(error):
+        return f"Your function raised a shape error ({error}). {_LAYOUT_HINT}"
+
+    with torch.no_grad():
+        return call(feed_forward, x.clone(), *(w.clone() for w in weights), errors=dict.fromkeys(
+            ("cannot be multiplied", "must match the size", "size mismatch", "shape"), hint))
 
 
 @checker("feed_forward")
@@ -105,19 +103,13 @@ def check_to_conv1d(to_conv1d) -> None:
     # (d_model, d_ff, batch, len): every size differs in the first case; the second is square (d_ff = d_model),
     # where a transposed weight has the right shape and only its numbers are wrong.
     for seed, (d_model, d_ff, batch, length) in enumerate([(12, 48, 2, 5), (6, 6, 3, 4), (8, 20, 1, 9)]):
-        torch.manual_seed(seed)
-        ffn = PositionwiseFeedForward(d_model, d_ff).eval()
-        with torch.no_grad():  # biases large enough that forgetting one is visible
-            ffn.w_1.bias.normal_(0.0, 0.5)
+        with seeded(seed), torch.no_grad():  # the reader's own RNG state is left alone
+            ffn = PositionwiseFeedForward(d_model, d_ff).eval()
+            ffn.w_1.bias.normal_(0.0, 0.5)  # biases large enough that forgetting one is visible
             ffn.w_2.bias.normal_(0.0, 0.5)
-        try:
-            module = to_conv1d(ffn)
-        except NotImplementedError:  # a RuntimeError too: let the framework report the untouched stub
-            raise
-        except RuntimeError as error:
-            raise CheckFailed(f"Building the convolutions failed ({error}). A Conv1d weight is (out_channels, "
-                              "in_channels, kernel_size): copy w_1.weight.unsqueeze(-1), of shape (d_ff, d_model, 1), "
-                              "and w_2.weight.unsqueeze(-1).") from None
+        module = call(to_conv1d, ffn, errors={RuntimeError: lambda error: (
+            f"Building the convolutions failed ({error}). A Conv1d weight is (out_channels, in_channels, "
+            "kernel_size): copy w_1.weight.unsqueeze(-1), of shape (d_ff, d_model, 1), and w_2.weight.unsqueeze(-1).")})
         expect(isinstance(module, nn.Sequential), f"return an nn.Sequential, got {type(module).__name__}")
         layers = list(module)
         convs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv1d)]
@@ -142,15 +134,11 @@ def check_to_conv1d(to_conv1d) -> None:
             expect(torch.allclose(conv.bias.detach(), linear.bias.detach()),
                    f"Copy the biases too: the {place} Conv1d's bias must be the FFN's {bias}.")
         x = torch.randn(batch, d_model, length, generator=torch.Generator().manual_seed(50 + seed))
-        try:
-            with torch.no_grad():
-                out = module.eval()(x.clone())
-        except NotImplementedError:
-            raise
-        except RuntimeError as error:
-            raise CheckFailed(f"Your module failed on a (batch, d_model, len) = {tuple(x.shape)} input ({error}). "
-                              "nn.Conv1d reads (batch, channels, len) with the d_model features as channels on "
-                              "dim 1: do not transpose inside the module.") from None
+        with torch.no_grad():
+            out = call(module.eval(), x.clone(), errors={RuntimeError: lambda error: (
+                f"Your module failed on a (batch, d_model, len) = {tuple(x.shape)} input ({error}). nn.Conv1d reads "
+                "(batch, channels, len) with the d_model features as channels on dim 1: do not transpose inside the "
+                "module.")})
         diagnose(out, ffn(x.transpose(1, 2)).transpose(1, 2), [  # expected: (batch, d_model, len)
             (tuple(out.shape) == (batch, length, d_model) and length != d_model, "Your module returns (batch, len, "
              "d_model). Keep Conv1d's layout: (batch, d_model, len) in, (batch, d_model, len) out."),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import CheckFailed, checker, diagnose, expect
+from ._core import CheckFailed, call, checker, diagnose, expect, unchanged
 
 __all__ = ["check_padding_mask", "check_masked_softmax", "check_decoder_self_mask"]
 
@@ -19,9 +19,8 @@ _TOKEN_CASES = [(torch.tensor([[5, 6, 7, 0, 0], [8, 0, 0, 0, 0], [4, 5, 6, 7, 9]
 
 def _mask_of(fn, tokens: torch.Tensor, pad_id: int, shape: str, wanted: tuple, shape_mistakes: list):
     """Run ``fn(tokens, pad_id)``; check that it leaves tokens alone and returns a bool mask of shape ``wanted``."""
-    given = tokens.clone()
-    out = fn(given, pad_id)
-    expect(torch.equal(given, tokens), "Do not modify tokens in place: build a new tensor.")
+    with unchanged("Do not modify tokens in place: build a new tensor.", given := tokens.clone()):
+        out = fn(given, pad_id)
     expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
     if out.dtype != torch.bool:
         raise CheckFailed(f"Return a bool mask (True = may attend), not a {out.dtype} one: attention fills the "
@@ -74,17 +73,11 @@ def _softmax_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
 def check_masked_softmax(masked_softmax) -> None:
     """Check ``masked_softmax(scores, mask)``: weights over the last axis, 0 on masked keys, finite everywhere."""
     for scores, mask in _softmax_cases():
-        original, original_mask = scores.clone(), mask.clone()
-        try:
-            out = masked_softmax(scores, mask)
-        except RuntimeError as error:
-            if scores.dtype == torch.float16 and "overflow" in str(error):
-                raise CheckFailed("A fixed large negative number such as −1e9 does not fit in float16 (its most "
-                                  "negative value is −65504). Use torch.finfo(scores.dtype).min, which fits every "
-                                  "dtype.") from None
-            raise
-        expect(torch.equal(scores, original) and torch.equal(mask, original_mask),
-               "Do not modify scores or mask in place (masked_fill_, +=): use masked_fill, which returns a copy.")
+        with unchanged("Do not modify scores or mask in place (masked_fill_, +=): use masked_fill, which returns a "
+                       "copy.", scores, mask):
+            out = call(masked_softmax, scores, mask, errors={} if scores.dtype != torch.float16 else {
+                "overflow": "A fixed large negative number such as −1e9 does not fit in float16 (its most negative "
+                            "value is −65504). Use torch.finfo(scores.dtype).min, which fits every dtype."})
         min_value = torch.finfo(scores.dtype).min
         expected = scores.masked_fill(~mask, min_value).softmax(dim=-1)
         empty = ~mask.expand(scores.shape).any(dim=-1)  # (..., q_len): rows with no allowed key

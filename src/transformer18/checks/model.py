@@ -8,7 +8,7 @@ from torch import nn
 
 from ..masks import decoder_self_mask, padding_mask
 from ..model import DecoderLayer, EncoderLayer
-from ._core import CheckFailed, checker, diagnose, expect
+from ._core import CheckFailed, call, checker, diagnose, expect, unchanged
 
 __all__ = ["check_encoder_layer_forward", "check_make_masks", "check_decoder_layer_forward"]
 
@@ -132,10 +132,8 @@ def check_make_masks(make_masks) -> None:
     """Check ``make_masks(src, tgt, pad_id) -> (src_mask (batch, 1, 1, src_len), tgt_mask (batch, 1, tgt_len,
     tgt_len))``, bool with True = may attend."""
     for src, tgt, pad_id in _mask_cases():
-        originals = src.clone(), tgt.clone()
-        result = make_masks(src, tgt, pad_id)
-        expect(torch.equal(src, originals[0]) and torch.equal(tgt, originals[1]),
-               "Do not modify src or tgt in place.")
+        with unchanged("Do not modify src or tgt in place.", src, tgt):
+            result = make_masks(src, tgt, pad_id)
         expect(isinstance(result, tuple) and len(result) == 2, "return a pair (src_mask, tgt_mask)")
         for name, mask in zip(("src_mask", "tgt_mask"), result):
             expect(isinstance(mask, torch.Tensor), f"{name} must be a tensor, got {type(mask).__name__}")
@@ -220,15 +218,12 @@ def check_decoder_layer_forward(decoder_layer_forward) -> None:
         with torch.no_grad():
             expected = reference(x, memory, tgt_mask=~torch.ones(tgt.size(1), tgt.size(1), dtype=torch.bool).tril(),
                                  tgt_key_padding_mask=tgt == 0, memory_key_padding_mask=src == 0)
-            try:
-                out = decoder_layer_forward(layer, x.clone(), memory.clone(), src_mask, tgt_mask)
-            except NotImplementedError:
-                raise
-            except (RuntimeError, ValueError) as error:
-                raise CheckFailed(f"Your function raised {type(error).__name__}: {error}. Check the shapes: the "
-                                  "cross-attention takes its queries from x (tgt_len positions) and its keys and "
-                                  "values from memory (src_len positions), with src_mask (batch, 1, 1, src_len); the "
-                                  "self-attention takes tgt_mask (batch, 1, tgt_len, tgt_len).") from None
+            out = call(decoder_layer_forward, layer, x.clone(), memory.clone(), src_mask, tgt_mask, errors={
+                (RuntimeError, ValueError): lambda error: (
+                    f"Your function raised {type(error).__name__}: {error}. Check the shapes: the cross-attention "
+                    "takes its queries from x (tgt_len positions) and its keys and values from memory (src_len "
+                    "positions), with src_mask (batch, 1, 1, src_len); the self-attention takes tgt_mask (batch, 1, "
+                    "tgt_len, tgt_len).")})
         _output_check(out, expected, "(batch, tgt_len, d_model)")
 
         def attend(mask=tgt_mask):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._core import CheckFailed, checker, diagnose, expect
+from ._core import call, checker, diagnose, expect, unchanged
 
 __all__ = ["check_layer_norm", "check_norm_placement"]
 
@@ -70,28 +70,22 @@ class _FromScratch(Exception):
 
 def _call_layer_norm(layer_norm, x, weight, bias, eps):
     """The reader's function, with F.layer_norm and torch.layer_norm (which nn.LayerNorm calls) refused."""
-    try:
-        with mock.patch.object(F, "layer_norm", side_effect=_FromScratch), \
-                mock.patch.object(torch, "layer_norm", side_effect=_FromScratch):
-            return layer_norm(x, weight, bias, eps)
-    except NotImplementedError:  # the untouched stub (NotImplementedError is a RuntimeError)
-        raise
-    except _FromScratch:
-        raise CheckFailed("Write it from scratch with mean, var (or sums) and sqrt: F.layer_norm and nn.LayerNorm "
-                          "are what your function is compared with.") from None
-    except RuntimeError as error:
-        raise CheckFailed(f"Your function raised RuntimeError: {error}. Did you keep the reduced dimension "
-                          "(keepdim=True), so that each token's mean and variance broadcast over its "
-                          "features?") from None
+    with mock.patch.object(F, "layer_norm", side_effect=_FromScratch), \
+            mock.patch.object(torch, "layer_norm", side_effect=_FromScratch):
+        return call(layer_norm, x, weight, bias, eps, errors={
+            _FromScratch: "Write it from scratch with mean, var (or sums) and sqrt: F.layer_norm and nn.LayerNorm "
+                          "are what your function is compared with.",
+            RuntimeError: lambda error: (f"Your function raised RuntimeError: {error}. Did you keep the reduced "
+                                         "dimension (keepdim=True), so that each token's mean and variance "
+                                         "broadcast over its features?")})
 
 
 @checker("layer_norm")
 def check_layer_norm(layer_norm) -> None:
     """Check ``layer_norm(x, weight, bias, eps=1e-5) -> like x`` against ``F.layer_norm``, values and gradients."""
     for x, weight, bias, eps in _layer_norm_cases():
-        original = x.clone()
-        out = _call_layer_norm(layer_norm, x, weight, bias, eps)
-        expect(torch.equal(x, original), "Do not modify x in place (no x -= mean): compute a new tensor.")
+        with unchanged("Do not modify x in place (no x -= mean): compute a new tensor.", x):
+            out = _call_layer_norm(layer_norm, x, weight, bias, eps)
         diagnose(out, F.layer_norm(x, x.shape[-1:], weight, bias, eps), _layer_norm_mistakes(x, weight, bias, eps),
                  f"your output differs from F.layer_norm (input shape {tuple(x.shape)}, eps={eps})",
                  shape="the output must have the input's shape")
@@ -131,11 +125,10 @@ def check_norm_placement(pre_norm_block) -> None:
     """Check ``pre_norm_block(x, sublayer, norm) = x + sublayer(norm(x))`` and name the misplaced norms."""
     for seed, shape in ((0, (2, 5, 12)), (1, (3, 4, 8))):
         x, f, norm = _placement_case(seed, shape)
-        original = x.clone()
         counted_sublayer, counted_norm = mock.Mock(wraps=f), mock.Mock(wraps=norm)  # they count their calls
         with torch.no_grad():
-            out = pre_norm_block(x, counted_sublayer, counted_norm)
-            expect(torch.equal(x, original), "Do not modify x in place: compute a new tensor.")
+            with unchanged("Do not modify x in place: compute a new tensor.", x):
+                out = pre_norm_block(x, counted_sublayer, counted_norm)
             diagnose(out, x + f(norm(x)), [
                 (norm(x + f(x)), "That is post-norm, the paper's LayerNorm(x + Sublayer(x)). Pre-norm moves the norm "
                                  "onto the sub-layer's input and leaves the sum alone: x + Sublayer(LayerNorm(x))."),

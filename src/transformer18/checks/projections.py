@@ -9,7 +9,7 @@ import math
 import torch
 
 from ..projections import SingleHeadAttention
-from ._core import CheckFailed, checker, diagnose, expect
+from ._core import call, checker, diagnose, expect
 
 __all__ = ["check_single_head_attention", "check_projection_parameters", "check_score_matrix"]
 
@@ -75,14 +75,9 @@ def _case(seed: int, batch: int, length: int, d_model: int, d_k: int, d_v: int):
 def _check_case(self_attention, args, mistakes: list[tuple[dict, str]]) -> None:
     x, w_q, w_k, w_v = args
     sizes = f"d_model = {x.size(-1)}, d_k = {w_q.size(1)}, d_v = {w_v.size(1)}"
-    try:
-        out = self_attention(*(a.clone() for a in args))
-    except NotImplementedError:
-        raise
-    except RuntimeError as error:
-        raise CheckFailed(f"With {sizes} your code raised an error ({error}). Each projection must read x "
-                          "itself, which is d_model wide: Q = x W_Q, K = x W_K, V = x W_V. (Chained "
-                          "projections only run when every width equals d_model.)") from None
+    out = call(self_attention, *(a.clone() for a in args), errors={RuntimeError: lambda error: (
+        f"With {sizes} your code raised an error ({error}). Each projection must read x itself, which is d_model "
+        "wide: Q = x W_Q, K = x W_K, V = x W_V. (Chained projections only run when every width equals d_model.)")})
     expected = _variant(*args)
     diagnose(out, expected, [
         (isinstance(out, tuple), "Return only the output tensor (batch, len, d_v), not a tuple."),
@@ -147,13 +142,9 @@ def check_score_matrix(score_matrix) -> None:
         g = torch.Generator().manual_seed(seed)
         w_q = torch.randn(d_model, d_k, generator=g)  # (d_model, d_k)
         w_k = torch.randn(d_model, d_k, generator=g)  # (d_model, d_k)
-        try:
-            m = score_matrix(w_q.clone(), w_k.clone())
-        except NotImplementedError:
-            raise
-        except RuntimeError as error:
-            raise CheckFailed(f"With d_model = {d_model}, d_k = {d_k} your code raised an error ({error}). "
-                              "Both matrices are (d_model, d_k): transpose one of them.") from None
+        m = call(score_matrix, w_q.clone(), w_k.clone(), errors={RuntimeError: lambda error: (
+            f"With d_model = {d_model}, d_k = {d_k} your code raised an error ({error}). Both matrices are "
+            "(d_model, d_k): transpose one of them.")})
         diagnose(m, w_q @ w_k.T, [
             (lambda: d_k != d_model and m.shape == (d_k, d_k),
              "M acts on d_model-wide vectors (x_i M x_jᵀ), so it is (d_model, d_model); W_Qᵀ W_K is (d_k, d_k)."),

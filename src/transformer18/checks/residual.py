@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ..multihead import MultiHeadAttention
-from ._core import CheckFailed, checker, diagnose, expect
+from ._core import CheckFailed, call, checker, diagnose, expect, seeded, unchanged
 
 __all__ = ["check_residual", "check_input_gradient_norm", "check_start_as_identity"]
 
@@ -33,11 +33,10 @@ def check_residual(add) -> None:
     for seed, shape in enumerate(_ADD_CASES):
         fn = _tanh_sublayer(seed, shape[-1])
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64)
-        before, sublayer = x.clone(), mock.Mock(wraps=fn)  # it counts its calls
-        out = add(x, sublayer)
-        expect(torch.equal(x, before), "You changed x in place (x += …). That overwrites the caller's tensor, "
-                                       "which autograd still needs for the backward pass; return a new tensor: "
-                                       "x + sublayer(x).")
+        sublayer = mock.Mock(wraps=fn)  # it counts its calls
+        with unchanged("You changed x in place (x += …). That overwrites the caller's tensor, which autograd "
+                       "still needs for the backward pass; return a new tensor: x + sublayer(x).", x):
+            out = add(x, sublayer)
         calls = sublayer.call_count
         expect(calls > 0, "You never called sublayer: the residual is x + sublayer(x).")
         expect(calls == 1, f"You called the sublayer {calls} times. Call it once, on x, and add its output to x: "
@@ -73,8 +72,8 @@ def check_residual(add) -> None:
 
 
 def _tanh_blocks(seed: int, n_blocks: int, d_model: int) -> list[nn.Module]:
-    torch.manual_seed(seed)
-    return [nn.Sequential(nn.Linear(d_model, d_model), nn.Tanh()).double() for _ in range(n_blocks)]
+    with seeded(seed):
+        return [nn.Sequential(nn.Linear(d_model, d_model), nn.Tanh()).double() for _ in range(n_blocks)]
 
 
 def _gradient_norm(blocks, x, use_residual: bool, *, whole: bool = False, detach_skip: bool = False,
@@ -122,10 +121,9 @@ def check_input_gradient_norm(input_gradient_norm) -> None:
     for seed, (n_blocks, shape) in enumerate([(4, (2, 5, 12)), (3, (3, 4, 8))]):
         blocks = _tanh_blocks(seed, n_blocks, shape[-1])
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(50 + seed), dtype=torch.float64)
-        before = x.clone()
-        with_skip, without, again = (_as_number(input_gradient_norm(blocks, x, flag), f"input_gradient_norm(blocks, "
-                                                f"x, {flag})") for flag in (True, False, True))
-        expect(torch.equal(x.detach(), before), "Do not change the values of x.")
+        with unchanged("Do not change the values of x.", x):
+            with_skip, without, again = (_as_number(input_gradient_norm(blocks, x, flag), f"input_gradient_norm("
+                                                    f"blocks, x, {flag})") for flag in (True, False, True))
         expect(math.isclose(again, with_skip, rel_tol=1e-6, abs_tol=1e-12),
                f"The same call gave {with_skip:.6g}, then {again:.6g}: gradients accumulate in x.grad across calls. "
                "Work on a fresh copy, x.detach().clone().requires_grad_(), or use torch.autograd.grad, which does "
@@ -166,15 +164,11 @@ def _gets_gradient(linear: nn.Linear) -> bool:
 def check_start_as_identity(start_as_identity) -> None:
     """Check ``start_as_identity(attention, feed_forward)``: the residual layer is then exactly the identity,
     and the weight matrices of both sub-layers still receive gradients."""
-    torch.manual_seed(0)
-    attention, feed_forward = MultiHeadAttention(12, 3), _FeedForward(12, 48)
-    try:
-        start_as_identity(attention, feed_forward)
-    except RuntimeError as error:
-        if "leaf Variable that requires grad" in str(error):
-            raise CheckFailed("Changing a parameter in place needs `with torch.no_grad():` around it (or "
-                              "nn.init.zeros_, which does that for you).") from None
-        raise
+    with seeded(0):  # the reader's own RNG state is left alone
+        attention, feed_forward = MultiHeadAttention(12, 3), _FeedForward(12, 48)
+    call(start_as_identity, attention, feed_forward, errors={
+        "leaf Variable that requires grad": "Changing a parameter in place needs `with torch.no_grad():` around it "
+                                            "(or nn.init.zeros_, which does that for you)."})
     for name, module in (("attention", attention), ("feed_forward", feed_forward)):
         for pname, p in module.named_parameters():
             expect(p.requires_grad, f"{name}.{pname} no longer requires a gradient: the layer must stay trainable.")

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ._core import CheckFailed, checker, diagnose, expect
+from ._core import CheckFailed, call, checker, diagnose, expect, unchanged
 
 __all__ = ["check_label_smoothing", "check_noam_schedule"]
 
@@ -53,9 +53,8 @@ def check_label_smoothing(smoothed_targets) -> None:
     variant, ε/(V − 1) on every non-pad class, 1 − ε more on the correct one, 0 on the pad class and in
     pad rows."""
     for target, vocab_size, smoothing, pad_id in _smoothing_cases():
-        original = target.clone()
-        q = smoothed_targets(target, vocab_size, smoothing, pad_id)
-        expect(torch.equal(target, original), "Do not modify target in place: build a new tensor.")
+        with unchanged("Do not modify target in place: build a new tensor.", target):
+            q = smoothed_targets(target, vocab_size, smoothing, pad_id)
         expect(isinstance(q, torch.Tensor), f"return a tensor, got {type(q).__name__}")
         expect(tuple(q.shape) == (len(target), vocab_size), "return one distribution per position, shape (batch, "
                f"vocab_size) = {(len(target), vocab_size)}, got {tuple(q.shape)}")
@@ -126,15 +125,10 @@ def check_noam_schedule(noam) -> None:
     for d_model, warmup in _SCHEDULES:
         points, got = _points(warmup), []
         for step in points:
-            try:
-                value = noam(step, d_model, warmup)
-            except ZeroDivisionError:
-                raise CheckFailed(f"noam({step}, {d_model}, {warmup}) divided by zero: steps count from 1, "
-                                  "use step as given.") from None
-            try:
-                got.append(float(value))
-            except (TypeError, ValueError):
-                raise CheckFailed(f"return a number, got {type(value).__name__}") from None
+            value = call(noam, step, d_model, warmup, errors={ZeroDivisionError: (
+                f"noam({step}, {d_model}, {warmup}) divided by zero: steps count from 1, use step as given.")})
+            number = f"return a number, got {type(value).__name__}"
+            got.append(call(float, value, errors={(TypeError, ValueError): number}))
         expected = [_noam(s, d_model, warmup) for s in points]
         bad = next((i for i, (g, e) in enumerate(zip(got, expected)) if not math.isclose(g, e, rel_tol=1e-6)), 0)
         diagnose(got, expected, [(lambda switches=switches: [_noam(s, d_model, warmup, **switches) for s in points],
@@ -142,11 +136,9 @@ def check_noam_schedule(noam) -> None:
                  f"noam({points[bad]}, {d_model}, {warmup}) should be {expected[bad]:.6g}, got {got[bad]:.6g}",
                  atol=0.0, rtol=1e-6)
     try:
-        value = noam(0, 512, 4000)
+        value = call(noam, 0, 512, 4000, errors={ZeroDivisionError: "noam(0, …) raised ZeroDivisionError: steps "
+                     "count from 1, so check step < 1 first and raise a ValueError that says so."})
     except ValueError:
         return
-    except ZeroDivisionError:
-        raise CheckFailed("noam(0, …) raised ZeroDivisionError: steps count from 1, so check step < 1 first and "
-                          "raise a ValueError that says so.") from None
     raise CheckFailed(f"noam(0, 512, 4000) returned {value!r}: steps count from 1, so step 0 must raise a "
                       "ValueError (PyTorch's schedulers count from 0, the paper from 1).")
