@@ -57,6 +57,13 @@ def test_expect_close_reports_shape_and_difference():
     checks.expect_close(torch.ones(3), torch.ones(3), "never")
 
 
+
+def test_expect_tensor_names_what_came_back():
+    checks.expect_tensor(torch.zeros(2))
+    with pytest.raises(CheckFailed, match="^return a tensor, got list$"):
+        checks.expect_tensor([0.0, 0.0])
+
+
 # ---------------------------------------------------------------- call, unchanged, seeded
 
 

@@ -18,7 +18,8 @@ import ast
 import importlib
 from pathlib import Path
 
-from ._core import CheckFailed, call, checker, diagnose, expect, expect_close, matches, seeded, unchanged
+from . import _core
+from ._core import *  # noqa: F403 - the framework, whose names _core.__all__ lists
 
 
 def _declared(path: Path) -> list[str]:
@@ -32,8 +33,7 @@ def _declared(path: Path) -> list[str]:
 _MODULE_OF = {name: path.stem for path in sorted(Path(__file__).parent.glob("[!_]*.py"))
               for name in _declared(path) if name.startswith("check_")}
 
-__all__ = ["CheckFailed", "call", "checker", "diagnose", "expect", "expect_close", "matches", "seeded", "unchanged",
-           *_MODULE_OF]
+__all__ = [*_core.__all__, *_MODULE_OF]
 
 
 def __getattr__(name: str):

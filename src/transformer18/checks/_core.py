@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import torch
 
-__all__ = ["CheckFailed", "call", "checker", "diagnose", "expect", "expect_close", "matches", "seeded", "unchanged"]
+__all__ = ["CheckFailed", "call", "checker", "diagnose", "expect", "expect_close", "expect_tensor", "matches", "seeded",
+           "unchanged"]
 
 
 class CheckFailed(AssertionError):
@@ -23,6 +24,11 @@ def expect(condition: bool, hint: str) -> None:
     """Fail the check with ``hint`` unless ``condition`` holds."""
     if not condition:
         raise CheckFailed(hint)
+
+
+def expect_tensor(value) -> None:
+    """Fail with "return a tensor, got <its type>" unless ``value`` is a tensor."""
+    expect(isinstance(value, torch.Tensor), f"return a tensor, got {type(value).__name__}")
 
 
 def expect_close(actual, expected, hint: str, *, atol: float = 1e-5, rtol: float = 1e-4) -> None:
@@ -74,7 +80,7 @@ def diagnose(actual, expected, mistakes: Iterable[tuple[object, str]] = (), othe
                                and not matches(variant, expected, atol=atol, rtol=rtol)):
             raise CheckFailed(hint)
     if isinstance(expected, torch.Tensor):
-        expect(isinstance(actual, torch.Tensor), f"return a tensor, got {type(actual).__name__}")
+        expect_tensor(actual)
         if actual.shape != expected.shape and shape:
             raise CheckFailed(f"{shape} = {tuple(expected.shape)}, got {tuple(actual.shape)}")
         if actual.shape != expected.shape:

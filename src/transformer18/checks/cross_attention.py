@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._core import CheckFailed, call, checker, diagnose, expect
+from ._core import CheckFailed, call, checker, diagnose, expect, expect_tensor
 
 __all__ = ["check_cross_attention", "check_read_alignment", "check_alignment_accuracy"]
 
@@ -126,7 +126,7 @@ def check_read_alignment(read_alignment) -> None:
         weights = _weights(seed, batch, q_len, k_len)
         expected = weights.argmax(dim=-1)  # (batch, q_len)
         got = read_alignment(weights.clone())
-        expect(isinstance(got, torch.Tensor), f"return a tensor, got {type(got).__name__}")
+        expect_tensor(got)
         diagnose(tuple(got.shape), tuple(expected.shape), [
             ((batch, k_len), "You took the argmax over the queries (dim 1). Each query picks a key: take the argmax "
                              "over the keys, the last axis, to get one entry per query, (batch, q_len)."),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import CheckFailed, call, checker, diagnose, expect, unchanged
+from ._core import CheckFailed, call, checker, diagnose, expect, expect_tensor, unchanged
 
 __all__ = ["check_subsequent_mask", "check_shift_right", "check_sequence_log_prob"]
 
@@ -19,7 +19,7 @@ def check_subsequent_mask(causal_mask) -> None:
     """Check ``causal_mask(size) -> (1, 1, size, size)`` bool, True = may attend (lower triangle)."""
     for size in (4, 7, 1):  # size 1 last: there a missing diagonal and an inverted mask look alike
         mask = causal_mask(size)
-        expect(isinstance(mask, torch.Tensor), f"return a tensor, got {type(mask).__name__}")
+        expect_tensor(mask)
         if mask.dtype != torch.bool:
             raise CheckFailed(f"Return a bool mask (True = may attend), not a {mask.dtype} one: a float mask of "
                               "0 and −inf is PyTorch's additive form, and a 0/1 float mask is easy to misuse.")
@@ -50,7 +50,7 @@ def check_shift_right(shift_right) -> None:
         with unchanged("Do not modify tgt in place: it is also the labels. Build a new tensor (torch.cat, or "
                        "tgt.clone() first).", tgt):
             out = shift_right(tgt, bos_id)
-        expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
+        expect_tensor(out)
         bos = torch.full((tgt.shape[0], 1), bos_id, dtype=tgt.dtype)
         first = f", got {out[:, 0].tolist()}" if out.shape == tgt.shape else ""
         expect(out.shape != tgt.shape or out.dtype == tgt.dtype,
@@ -124,7 +124,7 @@ def check_sequence_log_prob(sequence_log_prob) -> None:
         model = _ToyModel(vocab_size, seed)
         with unchanged("Do not modify tgt in place.", tgt):
             out = sequence_log_prob(model, src, tgt, bos_id, pad_id)
-        expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
+        expect_tensor(out)
         expect(len(model.calls) > 0, "Call model.decode (after model.encode) to get the logits.")
         expect(len(model.calls) == 1, f"Teacher forcing scores the whole sequence in ONE decode call over the "
                                       f"shifted target; you called decode {len(model.calls)} times.")

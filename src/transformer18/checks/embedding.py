@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._core import call, checker, diagnose, expect, expect_close, seeded, unchanged
+from ._core import call, checker, diagnose, expect, expect_close, expect_tensor, seeded, unchanged
 
 __all__ = ["check_one_hot_lookup", "check_pad_batch", "check_tied_logits"]
 
@@ -43,7 +43,7 @@ def check_one_hot_lookup(one_hot_lookup) -> None:
                            ".to(weight.dtype) before multiplying it by the float matrix."),
             RuntimeError: _said(shape_hint),
         })
-        expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
+        expect_tensor(out)
         expect(out.is_floating_point(), f"return the float embeddings, one d_model-vector per token; got a "
                                         f"{out.dtype} tensor of shape {tuple(out.shape)}")
         diagnose(out, expected, [
@@ -76,7 +76,7 @@ def check_pad_batch(pad_batch) -> None:
             out = pad_batch(sequences, pad_id)
         expect(not isinstance(out, (list, tuple)), "Return a tensor of shape (batch, longest), not a list of "
                                                    "lists (torch.full or torch.tensor builds one).")
-        expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
+        expect_tensor(out)
         batch, longest = len(sequences), max(len(seq) for seq in sequences)
         shortest = min(len(seq) for seq in sequences)
         expect(tuple(out.shape) != (batch, shortest) or shortest == longest, "Pad every sequence up to the longest "

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._core import CheckFailed, call, checker, diagnose, expect, seeded
+from ._core import CheckFailed, call, checker, diagnose, expect, expect_tensor, seeded
 
 __all__ = ["check_feed_forward", "check_to_conv1d"]
 
@@ -44,7 +44,7 @@ def check_feed_forward(feed_forward) -> None:
         x = torch.randn(batch, length, d_model, generator=torch.Generator().manual_seed(100 + seed))
         expected = F.linear(F.relu(F.linear(x, w_1, b_1)), w_2, b_2)  # (batch, len, d_model)
         out = _call(feed_forward, x, weights)
-        expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
+        expect_tensor(out)
         # Position-wise: change one position of the input; only that position's output may move.
         changed_at, others = length // 2, []
         if out.shape == expected.shape:

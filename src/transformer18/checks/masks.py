@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import CheckFailed, call, checker, diagnose, expect, unchanged
+from ._core import CheckFailed, call, checker, diagnose, expect_tensor, unchanged
 
 __all__ = ["check_padding_mask", "check_masked_softmax", "check_decoder_self_mask"]
 
@@ -21,7 +21,7 @@ def _mask_of(fn, tokens: torch.Tensor, pad_id: int, shape: str, wanted: tuple, s
     """Run ``fn(tokens, pad_id)``; check that it leaves tokens alone and returns a bool mask of shape ``wanted``."""
     with unchanged("Do not modify tokens in place: build a new tensor.", given := tokens.clone()):
         out = fn(given, pad_id)
-    expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
+    expect_tensor(out)
     if out.dtype != torch.bool:
         raise CheckFailed(f"Return a bool mask (True = may attend), not a {out.dtype} one: attention fills the "
                           "scores where the mask is False, and an integer or float 0/1 mask is easy to misuse.")

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..masks import decoder_self_mask, padding_mask
 from ..model import DecoderLayer, EncoderLayer
-from ._core import CheckFailed, call, checker, diagnose, expect, unchanged
+from ._core import CheckFailed, call, checker, diagnose, expect, expect_tensor, unchanged
 
 __all__ = ["check_encoder_layer_forward", "check_make_masks", "check_decoder_layer_forward"]
 
@@ -58,7 +58,7 @@ def _wire(x, sublayers, norms, *, pre: bool = False, residual=(True, True, True)
 
 
 def _output_check(out, expected, what: str) -> None:
-    expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
+    expect_tensor(out)
     expect(out.shape == expected.shape, f"the output has shape {tuple(out.shape)}, expected {what} = "
                                         f"{tuple(expected.shape)}")
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..multihead import MultiHeadAttention
-from ._core import checker, diagnose, expect
+from ._core import checker, diagnose, expect_tensor
 
 __all__ = ["check_split_heads", "check_multi_head_attention"]
 
@@ -25,7 +25,7 @@ def check_split_heads(split_heads) -> None:
         x = torch.randn(batch, length, d_model, generator=torch.Generator().manual_seed(seed))
         expected = x.reshape(batch, length, n_heads, d_k).transpose(1, 2)  # (batch, heads, len, d_k)
         out = split_heads(x.clone(), n_heads)
-        expect(isinstance(out, torch.Tensor), f"return a tensor, got {type(out).__name__}")
+        expect_tensor(out)
         shape = tuple(out.shape) if out.shape != expected.shape else None
         wrong_pairs = {(batch, d_k, n_heads, length), (batch, length, d_k, n_heads), (n_heads, length, batch, d_k),
                        (d_k, length, n_heads, batch), (length, batch, n_heads, d_k)}

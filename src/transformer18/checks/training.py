@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ._core import CheckFailed, call, checker, diagnose, expect, unchanged
+from ._core import CheckFailed, call, checker, diagnose, expect, expect_tensor, unchanged
 
 __all__ = ["check_label_smoothing", "check_noam_schedule"]
 
@@ -55,7 +55,7 @@ def check_label_smoothing(smoothed_targets) -> None:
     for target, vocab_size, smoothing, pad_id in _smoothing_cases():
         with unchanged("Do not modify target in place: build a new tensor.", target):
             q = smoothed_targets(target, vocab_size, smoothing, pad_id)
-        expect(isinstance(q, torch.Tensor), f"return a tensor, got {type(q).__name__}")
+        expect_tensor(q)
         expect(tuple(q.shape) == (len(target), vocab_size), "return one distribution per position, shape (batch, "
                f"vocab_size) = {(len(target), vocab_size)}, got {tuple(q.shape)}")
         expect(q.dtype.is_floating_point, f"return a float tensor of probabilities, got {q.dtype}")
