@@ -40,8 +40,22 @@ def test_every_checker_reports_an_untouched_stub(name, capsys):
         raise NotImplementedError
 
     check = getattr(checks, name)
+    before = torch.random.get_rng_state()
     assert check(stub) is None
     assert f"… {check.title}: not implemented yet." in capsys.readouterr().out
+    assert torch.equal(torch.random.get_rng_state(), before), "a checker changed the reader's global RNG"
+
+
+def test_a_check_gives_the_reader_back_their_rng(capsys):
+    @checks.checker("draws")
+    def check_draws(fn):
+        torch.randn(3)  # the checker draws
+        checks.expect(fn() is None, "return None")
+
+    before = torch.random.get_rng_state()
+    check_draws(lambda: torch.manual_seed(123) and None)  # and so does (even reseeds) the reader's code
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert "✓ draws" in capsys.readouterr().out
 
 
 def test_a_checker_needs_the_function_itself():

@@ -133,7 +133,9 @@ def seeded(seed: int) -> Iterator[None]:
 
 
 def checker(title: str) -> Callable[[Callable], Callable[[Callable], None]]:
-    """Turn ``body(reader_fn)`` (which raises :class:`CheckFailed` on wrong code) into a checker."""
+    """Turn ``body(reader_fn)`` (which raises :class:`CheckFailed` on wrong code) into a checker. The body runs
+    on a fork of PyTorch's global RNG: whatever the checker (or the reader's code inside it) draws, the
+    reader's RNG state afterwards is the one from before the check."""
 
     def decorate(body: Callable) -> Callable[[Callable], None]:
         @functools.wraps(body)
@@ -141,7 +143,8 @@ def checker(title: str) -> Callable[[Callable], Callable[[Callable], None]]:
             if not callable(reader_fn):
                 raise TypeError(f"{body.__name__} takes your function itself, got {type(reader_fn).__name__}")
             try:
-                body(reader_fn)
+                with torch.random.fork_rng(devices=[]):  # CPU only: no CUDA warning, no CUDA state touched
+                    body(reader_fn)
             except NotImplementedError:
                 print(f"… {title}: not implemented yet. Replace `raise NotImplementedError` with your code.")
                 return
