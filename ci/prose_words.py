@@ -8,7 +8,8 @@ Open prose is what the page shows without a click: the Markdown cells' text. Not
 - code (fenced blocks, ``{code-block}``/``{code-cell}``), display math (``$$`` and ``{math}``), directive
   options (``:label: ...``), HTML comments and raw HTML tags. Inline code and inline math count one word each.
 A word is a whitespace-separated run that holds a letter or a digit, after Markdown links are reduced to
-their text. Chinese characters (the chapters' subtitles) count one word each.
+their text and images dropped (alt text is read out, not shown). Chinese characters (the chapters'
+subtitles) count one word each.
 
 Usage: python ci/prose_words.py [NOTEBOOK ...] [--max N]
   Prints a table (open, collapsed) for the given notebooks, default every notebook of the toc; with --max,
@@ -30,7 +31,8 @@ FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\s*(?P<info>.*)$")
 DIRECTIVE = re.compile(r"^\{(?P<name>[\w:-]+)\}")
 NOT_PROSE = {"code-block", "code-cell", "code", "math", "raw", "glue:figure"}
 OPTION = re.compile(r"^:[\w-]+:")
-LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 ROLE = re.compile(r"\{[\w:-]+\}`([^`]*)`")
 INLINE_CODE = re.compile(r"`[^`]+`")
 INLINE_MATH = re.compile(r"\$[^$]+\$")
@@ -43,6 +45,7 @@ WORD = re.compile(r"[^\W_]", re.UNICODE)
 def count_words(text: str) -> int:
     """Words of one run of Markdown prose (no fences inside)."""
     text = ROLE.sub(lambda m: m.group(1) if not m.group(0).startswith(("{math}", "{eq}")) else " x ", text)
+    text = IMAGE.sub(" ", text)  # an image's alt text is read out, not shown
     text = LINK.sub(r"\1", text)
     text = INLINE_MATH.sub(" x ", text)
     text = INLINE_CODE.sub(" x ", text)

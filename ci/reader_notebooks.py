@@ -13,6 +13,8 @@ notebook made for that:
   implemented yet".
 - Cells tagged ``remove-cell`` are dropped; every other code cell is kept as it is (``hide-cell``, which
   folds a check in the book, leaves a plain code cell: it must run, and Colab has no folded code cell).
+- An image of the book (``![alt](../figures/map-q11.svg)``) is linked at the published book's copy
+  (``_images/``), since a copy opened in Colab has no ``book/figures/`` beside it.
 - The badge uses Colab's own image (the book's relative image would not resolve in Colab) and a line
   under it says what the copy is and links the chapter's page.
 
@@ -37,6 +39,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BOOK, COLAB = ROOT / "book", ROOT / "colab"
 COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)")
 ADMONITIONS = {"note", "tip", "hint", "important", "warning", "caution", "attention", "danger", "error", "seealso"}
 SPAN_DIRECTIVES = {"exercise-start", "exercise-end", "solution-start", "solution-end"}
 FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|:{3,})\{(?P<name>[\w-]+)\}[ \t]*(?P<args>.*)$")
@@ -171,6 +174,21 @@ def _directive_body(lines: list[str], start: int, fence: str) -> tuple[dict[str,
     raise ReaderCopyError(f"a {{directive}} opened with {fence} is never closed")
 
 
+def convert_images(text: str, ctx: Context) -> str:
+    """A Markdown image whose path is relative to the notebook → the published book's copy of the file.
+    Sphinx copies every image of the book to ``_images/`` under its own name; Colab has no ``book/figures/``."""
+    def replace(match: re.Match) -> str:
+        src = match.group("src")
+        if re.match(r"^[a-z][a-z0-9+.-]*:", src):  # a URL already
+            return match.group(0)
+        path = (ctx.notebook.parent / src).resolve()
+        if not path.is_file():
+            raise ReaderCopyError(f"{ctx.notebook.name}: the image {src!r} does not exist")
+        return f"![{match.group('alt')}]({ctx.base_url}_images/{path.name})"
+
+    return IMAGE.sub(replace, text)
+
+
 def convert_markdown(text: str, ctx: Context) -> str:
     """MyST Markdown (without exercise/solution markers) → Markdown and HTML that Colab renders."""
     lines, out, i = text.split("\n"), [], 0
@@ -198,7 +216,7 @@ def convert_markdown(text: str, ctx: Context) -> str:
         else:
             raise ReaderCopyError(f"{ctx.notebook.name}: the directive {{{name}}} has no Markdown form in "
                                   "ci/reader_notebooks.py")
-    return convert_roles("\n".join(out), ctx)
+    return convert_images(convert_roles("\n".join(out), ctx), ctx)
 
 
 # ---------------------------------------------------------------- exercises and solutions

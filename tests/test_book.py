@@ -118,6 +118,40 @@ def test_ends_with_summary_paper_vs_practice_and_exercises(notebook):
     assert "## Summary" in text and "Paper vs practice" in text and "## Exercises" in text
 
 
+QUESTION_NOTEBOOKS = [p for p in NOTEBOOKS if re.match(r"q\d\d-", p.parent.name)]
+
+
+def _prose_words(text: str) -> int:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prose_words", ROOT / "ci" / "prose_words.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.count_words(text)
+
+
+@pytest.mark.parametrize("path", QUESTION_NOTEBOOKS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_a_chapter_opens_with_the_short_answer_and_ends_with_can_you_answer_it_now(path):
+    """The answer on the first screen (after the badge, before the intro), and the question again at the end
+    with self-check questions whose model answers are folded."""
+    cells = load(path)["cells"]
+    first = source(cells[0])
+    short = re.search(r"\n:::\{admonition\} The short answer\n:class: tip\n\n(.+?)\n:::\n", first, re.S)
+    assert short, "the first cell has ':::{admonition} The short answer' (class tip)"
+    assert first.index("[![Open In Colab]") < short.start() < first.index("**You will**")
+    assert 40 <= _prose_words(short.group(1)) <= 150, "the short answer takes at most 150 words"
+    last = cells[-1]
+    text = source(last)
+    assert last["cell_type"] == "markdown" and text.startswith("## Can you answer it now?\n"), (
+        "the last cell is '## Can you answer it now?'")
+    title = re.match(r"# Q\d+ · ([^\n(]+?)(?: \(|\n)", first).group(1).strip()
+    assert f"**{title}**" in text, "it asks the chapter's question again"
+    questions = re.findall(r"^(\d)\. ", text.split(":::{dropdown}")[0], re.M)
+    assert questions in (["1", "2"], ["1", "2", "3"]), "2 or 3 numbered self-check questions"
+    answers = re.search(r"\n:::\{dropdown\} Model answers\n(.+?)\n:::\s*$", text, re.S)
+    assert answers and re.findall(r"^(\d)\. ", answers.group(1), re.M) == questions, "one folded answer each"
+
+
 def test_exercises_have_stub_checker_and_solution(notebook):
     _, nb = notebook
     cells = nb["cells"]

@@ -30,6 +30,8 @@ def notebook(tmp_path: Path, *cells) -> Path:
     ("one two three", 3),
     ("# A title, then **bold** and *it*.", 6),
     ("see [the paper](https://arxiv.org/abs/1706.03762) now", 4),
+    ("![a long alt text of a map](../figures/map.svg) shown", 1),
+    ("[![Open In Colab](x.svg)](https://colab) badge", 1),
     ("inline `code(x, y)` and $\\sqrt{d_k}$ count once", 6),
     ("a {doc}`chapter <../q01/x>` link", 3),
     ("a — dash - and 3.5% too", 5),  # a bare dash holds no letter or digit

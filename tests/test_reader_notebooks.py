@@ -201,9 +201,30 @@ def _tiny(tmp_path, markdown: str):
         "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     folder = tmp_path / "book" / "q01-x"
     folder.mkdir(parents=True)
+    (tmp_path / "book" / "figures").mkdir()
+    (tmp_path / "book" / "figures" / "colab-badge.svg").write_text("<svg/>")  # the badge's book image
     path = folder / "x.ipynb"
     path.write_text(json.dumps(nb))
     return path
+
+
+def test_a_book_image_is_linked_at_the_published_copy_and_a_missing_one_stops_the_generator(tmp_path):
+    copy = reader.reader_copy(_tiny(tmp_path, "![A map](../figures/colab-badge.svg) and ![web](https://x/y.png)\n"),
+                              "https://b/", {})
+    text = "\n".join(source(c) for c in copy["cells"])
+    assert "![A map](https://b/_images/colab-badge.svg)" in text and "![web](https://x/y.png)" in text
+    with pytest.raises(reader.ReaderCopyError, match="the image '../figures/none.svg' does not exist"):
+        reader.reader_copy(_tiny(tmp_path / "2", "![gone](../figures/none.svg)\n"), "https://b/", {})
+
+
+def test_every_chapter_map_in_a_reader_copy_is_the_published_copy_of_a_book_figure():
+    base = reader.published_url()
+    for path in sorted((ROOT / "colab").glob("q*/*.ipynb")):
+        text = source(load(path)["cells"][0])
+        images = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", text)
+        maps = [url for url in images if "map-" in url]
+        assert maps == [f"{base}_images/map-{path.parent.name[:3]}.svg"], path
+        assert (ROOT / "book" / "figures" / maps[0].rsplit("/", 1)[1]).is_file()
 
 
 def test_an_unknown_directive_or_role_stops_the_generator(tmp_path):

@@ -219,7 +219,8 @@ def image_problems(page, origin: str) -> list[str]:
     """Every image of the page is served by the book itself (none from another server: the published
     page must work offline and load nothing from third parties) and loads."""
     images = page.eval_on_selector_all("article img", """imgs => imgs.map(i => ({src: i.currentSrc || i.src,
-        ok: i.complete && i.naturalWidth > 0}))""")
+        ok: i.complete && i.naturalWidth > 0, alt: i.getAttribute("alt") || "",
+        output: i.closest(".cell_output, .output, .widget-image") !== null}))""")
     problems = []
     for image in images:
         src = image["src"]
@@ -227,6 +228,9 @@ def image_problems(page, origin: str) -> list[str]:
             problems.append(f"an image is loaded from another server: {src}")
         elif not image["ok"]:
             problems.append(f"an image did not load: {src[:80]}")
+        alt = image["alt"].strip()
+        if not image["output"] and (not alt or alt.endswith((".svg", ".png")) or "_images/" in alt):
+            problems.append(f"an image of the text has no alt text: {src[:80]}")  # a figure's alt says what it shows
     return problems
 
 

@@ -100,6 +100,12 @@ def test_an_image_from_another_server_is_caught(page, broken_site):
     assert any("loaded from another server" in p for p in image_problems(page, url.rsplit("/", 3)[0]))
 
 
+def test_an_image_without_alt_text_is_caught(page, broken_site):
+    url = break_page(broken_site, lambda html: re.sub(r'alt="Map of the Transformer[^"]*"', 'alt=""', html, count=1))
+    visit(page, url)
+    assert any("no alt text" in p for p in image_problems(page, url.rsplit("/", 3)[0]))
+
+
 def test_an_open_solution_is_caught(page, broken_site):
     url = break_page(broken_site, lambda html: html.replace("solution dropdown admonition", "solution admonition"))
     visit(page, url)
