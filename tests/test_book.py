@@ -152,6 +152,24 @@ def test_a_chapter_opens_with_the_short_answer_and_ends_with_can_you_answer_it_n
     assert answers and re.findall(r"^(\d)\. ", answers.group(1), re.M) == questions, "one folded answer each"
 
 
+def test_the_source_says_boxes_cite_a_source_and_are_checked_by_the_next_cell():
+    """Where a source of the questions is wrong or loose, a box says so, and the cell after it executes the
+    evidence (an assert)."""
+    boxes = []
+    for path in NOTEBOOKS:
+        cells = load(path)["cells"]
+        for i, cell in enumerate(cells):
+            text = source(cell)
+            if ":::{admonition} The source says … What is right …" not in text:
+                continue
+            boxes.append(path)
+            assert re.search(r"\*\*The source says\*\* \{cite:p\}`(datapi2023transformer18|anon_\w+)`", text), path
+            assert "**What is right:**" in text, path
+            evidence = cells[i + 1]
+            assert evidence["cell_type"] == "code" and re.search(r"\bassert", source(evidence)), path
+    assert len(boxes) >= 4, f"{len(boxes)} boxes"
+
+
 def test_exercises_have_stub_checker_and_solution(notebook):
     _, nb = notebook
     cells = nb["cells"]

@@ -1,15 +1,53 @@
 """Q9's checkers accept the reference solutions and reject each known mistake with its own hint."""
 
 import math
+from functools import partial
 
 import pytest
+import torch
 from conftest import rejects
 
 from transformer18.checks import (
+    CheckFailed,
     check_alignment_accuracy,
     check_cross_attention,
+    check_published_cross_attention,
     check_read_alignment,
 )
+
+# ---------------------------------------------------------------- published_cross_attention
+
+
+def published(dec, mem, w_q, w_k, w_v, *, scores=False, matmul=False):
+    """The published cross-attention of Q9's exercise (no scores; `* value`), with a switch per fix."""
+    x = dec @ w_q
+    key, value = mem @ w_k, mem @ w_v
+    scale = w_q.shape[1] ** -0.5
+    x = torch.softmax((x @ key.transpose(1, 2) if scores else x) * scale, dim=-1)
+    return x @ value if matmul else x * value
+
+
+def test_published_cross_attention_names_every_bug_until_each_is_fixed(accepts):
+    with pytest.raises(CheckFailed, match=r"^2 problems:(?s:.*)never used(?s:.*)entry by entry"):
+        check_published_cross_attention(published)
+    rejects(check_published_cross_attention, partial(published, scores=True), r"^`\* V` multiplies entry by entry")
+    rejects(check_published_cross_attention, partial(published, matmul=True), r"^The key projection is computed")
+    accepts(check_published_cross_attention, partial(published, scores=True, matmul=True))
+    accepts(check_published_cross_attention, lambda *args: attend(*args)[0])
+
+
+@pytest.mark.parametrize("wrong, hint", [
+    (lambda *args: attend(*args), "Return the output alone"),
+    (lambda *args: attend(*args)[0].tolist(), "return a tensor"),
+    (lambda *args: attend(*args, scale="none")[0], "differs from softmax"),
+    (lambda *args: attend(*args, softmax_dim=-2)[0], "differs from softmax"),
+    (lambda *args: attend(*args)[0] if args[0].shape[1] == 4 else attend(*args)[0][:, :1], "should be"),
+    (lambda dec, mem, *w: published(dec, mem, *w, scores=True, matmul=True) + (dec.shape[1] != mem.shape[1]),
+     "with q_len = 3, k_len = 7"),
+])
+def test_published_cross_attention_rejects_other_wrong_code(wrong, hint):
+    rejects(check_published_cross_attention, wrong, hint)
+
 
 # ---------------------------------------------------------------- cross_attention
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import rejects
+from conftest import rejects, variant
 
 from transformer18 import checks
 from transformer18.checks import CheckFailed, check_positional_encoding
@@ -80,14 +80,35 @@ def test_rejects_wrong_tables_with_the_right_hint(wrong, hint):
     rejects(check_positional_encoding, wrong, hint)
 
 
-def test_the_colleague_of_the_spot_the_bug_exercise_is_rejected():
-    def colleague(max_len, d_model):
-        out = torch.zeros(max_len, d_model, dtype=torch.float64)
-        for pos in range(max_len):
-            for dim in range(d_model):
-                power = 10000.0 ** (2 * pos / d_model + dim % 2)
-                out[pos, dim] = power if dim % 2 == 0 else -power
-        return out
+def _article(max_len, d_model, *, sine=False, dimension=False, cosine=False):
+    """The published encoding of Q6's exercise, with switches that fix one of its bugs each."""
+    out = torch.zeros(max_len, d_model, dtype=torch.float64)
+    for pos in range(max_len):
+        for dim in range(d_model):
+            if dimension:  # the pair's frequency, the position as the numerator
+                angle = pos / 10000.0 ** ((dim - dim % 2) / d_model)
+            else:
+                angle = 10000.0 ** (2 * pos / d_model + dim % 2)
+            value = math.sin(angle) if sine else angle
+            if dim % 2 == 0:
+                out[pos, dim] = value
+            else:
+                out[pos, dim] = math.cos(angle) if cosine and sine else -value
+    return out
 
-    with pytest.raises(CheckFailed):
-        check_positional_encoding(colleague)
+
+def test_every_bug_of_the_published_encoding_is_named_until_it_is_fixed():
+    with pytest.raises(CheckFailed) as failure:
+        check_positional_encoding(_article)
+    message = str(failure.value)
+    assert message.startswith("3 problems:")
+    for hint in ("No sine and no cosine", "The dimension barely matters", "Negation is not a cosine"):
+        assert hint in message
+    rejects(check_positional_encoding, variant(_article, sine=True, cosine=True),
+            "^The dimension barely matters")  # sines and cosines, still of the article's angles
+    rejects(check_positional_encoding, variant(_article, dimension=True), "^2 problems:(?s:.*)No sine(?s:.*)Negation")
+    rejects(check_positional_encoding, variant(_article, dimension=True, sine=True), "^Negation is not a cosine")
+
+
+def test_the_published_encoding_with_every_bug_fixed_is_accepted(accepts):
+    accepts(check_positional_encoding, variant(_article, dimension=True, sine=True, cosine=True))

@@ -66,15 +66,40 @@ def test_single_head_attention_rejects_wrong_code(wrong, hint):
     rejects(checks.check_single_head_attention, wrong, hint)
 
 
-def test_single_head_attention_finds_all_three_bugs_of_the_colleague():
-    def colleague(x, w_q, w_k, w_v):
+def test_single_head_attention_names_every_bug_of_the_articles_code():
+    """Q8's exercise: the self-attention of a widely shared article (chained projections, no Q Kᵀ, a softmax
+    over the features, no weighted sum). The checker names each bug still in the code as it is fixed."""
+    def article(x, w_q, w_k, w_v):
+        x = x @ w_q
+        x = x @ w_k
+        x = x @ w_v
+        return torch.softmax(x * w_q.shape[1] ** -0.5, dim=-1)
+
+    def unchained(x, w_q, w_k, w_v):
+        return torch.softmax(x @ w_v * w_q.shape[1] ** -0.5, dim=-1)
+
+    def scores_without_values(x, w_q, w_k, w_v):
+        return torch.softmax((x @ w_q) @ (x @ w_k).transpose(1, 2) * w_q.shape[1] ** -0.5, dim=-1)
+
+    with pytest.raises(CheckFailed) as failure:
+        checks.check_single_head_attention(article)
+    message = str(failure.value)
+    assert message.startswith("3 problems:")
+    for hint in ("keys are projected from the queries", "values are projected from the keys", "There are no scores"):
+        assert hint in message
+    rejects(checks.check_single_head_attention, unchained, r"^There are no scores")
+    rejects(checks.check_single_head_attention, scores_without_values, "You returned the attention weights")
+
+
+def test_single_head_attention_finds_all_four_bugs_of_a_chained_head():
+    def chained(x, w_q, w_k, w_v):
         query = x @ w_q
         key = query @ w_k
         value = key @ w_v
         return torch.softmax(query @ key.transpose(1, 2) / query.size(-1), dim=1) @ value
 
     with pytest.raises(CheckFailed) as failure:
-        checks.check_single_head_attention(colleague)
+        checks.check_single_head_attention(chained)
     message = str(failure.value)
     assert message.startswith("4 problems:")
     for hint in ("keys are projected from the queries", "values are projected from the keys", "not by d_k",

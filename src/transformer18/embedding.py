@@ -95,7 +95,8 @@ class TokenEmbedding(nn.Module):
 
     ``lookup.weight`` (vocab_size, d_model) is drawn from N(0, 1/d_model) (standard deviation
     d_model^-1/2, the usual choice when it is shared with the pre-softmax layer), so the scaled vectors
-    have entries of variance 1, the size of the positional encoding added next. The ``padding_idx`` row
+    have entries of variance 1, the scale of the positional encoding added next (whose entries have
+    mean square 1/2, so a scaled row is about √2 times as long as an encoding row). The ``padding_idx`` row
     starts at zero and receives no gradient from this layer.
     """
 

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from ._core import CheckFailed, call, checker, diagnose, expect, expect_tensor
 
-__all__ = ["check_cross_attention", "check_read_alignment", "check_alignment_accuracy"]
+__all__ = ["check_cross_attention", "check_published_cross_attention", "check_read_alignment",
+           "check_alignment_accuracy"]
 
 D_MODEL, D_K, D_V = 6, 4, 5
 
@@ -112,6 +113,53 @@ def check_cross_attention(cross_attention) -> None:
     """Check ``cross_attention(decoder_states, memory, w_q, w_k, w_v) -> (output, weights)``, q_len ≠ k_len."""
     _check_case(cross_attention, _case(0, 2, 3, 7))  # batch 2, q_len 3, k_len 7
     _check_case(cross_attention, _case(1, 3, 5, 2))  # batch 3, q_len 5, k_len 2: more queries than keys
+
+
+NO_SCORES = ("The key projection is computed and never used: there are no scores. A softmax of the queries over "
+             "their own features compares nothing with the source. Score every query against every key, "
+             "Q Kᵀ / √d_k, and take the softmax over the keys.")
+ELEMENTWISE = ("`* V` multiplies entry by entry: target position i meets only source position i, and it runs only "
+               "when the two lengths are equal. Every output row is a weighted sum of all the values: weights @ V.")
+
+
+def _published(dec, mem, w_q, w_k, w_v, *, scores: bool = True, matmul: bool = True) -> torch.Tensor:
+    """Cross-attention with the two mistakes of the published code of Q9's exercise as switches: no scores
+    (a softmax of the queries over their features) and an elementwise product with the values."""
+    q, k, v = dec @ w_q, mem @ w_k, mem @ w_v  # (batch, q_len, d_k), (batch, k_len, d_k), (batch, k_len, d_v)
+    scale = math.sqrt(w_q.shape[1])
+    weights = (q @ k.transpose(-2, -1) / scale if scores else q / scale).softmax(dim=-1)
+    return weights @ v if matmul else weights * v  # (batch, q_len, d_v)
+
+
+@checker("published_cross_attention")
+def check_published_cross_attention(cross_attention) -> None:
+    """Check ``cross_attention(decoder_states, memory, w_q, w_k, w_v) -> output (batch, q_len, d_v)``, the fix of
+    the published cross-attention of Q9's exercise: names every one of its bugs still in the code."""
+    # 1. A square case (q_len = k_len = d_k = d_v = 4), where the published code runs, to name its bugs.
+    g = torch.Generator().manual_seed(11)
+    square = (torch.randn(2, 4, D_MODEL, generator=g), torch.randn(2, 4, D_MODEL, generator=g),
+              *(torch.randn(D_MODEL, 4, generator=g) * 0.8 for _ in range(3)))
+    out = call(cross_attention, *(a.clone() for a in square), errors={(RuntimeError, IndexError, ValueError): (
+        lambda error: f"With q_len = k_len = d_k = d_v = 4 your function failed ({type(error).__name__}: {error}). "
+                      "Q = decoder_states @ w_q, K = memory @ w_k, V = memory @ w_v, then softmax(Q Kᵀ / √d_k) V.")})
+    expect(not isinstance(out, tuple), "Return the output alone, (batch, q_len, d_v), not a tuple.")
+    expect_tensor(out)
+    diagnose(out, _published(*square), [
+        (lambda: _published(*square, scores=False, matmul=False), f"2 problems:\n- {NO_SCORES}\n- {ELEMENTWISE}"),
+        (lambda: _published(*square, scores=False), NO_SCORES),
+        (lambda: _published(*square, matmul=False), ELEMENTWISE),
+    ], "with q_len = k_len = 4 your output differs from softmax(Q Kᵀ / √d_k) V", shape="the output should be "
+       "(batch, q_len, d_v)")
+    # 2. The lengths and widths all differ, as in translation.
+    for case in (_case(0, 2, 3, 7), _case(1, 3, 5, 2)):
+        dec, mem = case[0], case[1]
+        sizes = f"q_len = {dec.shape[1]}, k_len = {mem.shape[1]}"
+        out = call(cross_attention, *(a.clone() for a in case), errors={(RuntimeError, IndexError, ValueError): (
+            lambda error, sizes=sizes: f"With {sizes} your function failed ({type(error).__name__}: {error}). "
+                                       f"Only the weights (batch, q_len, k_len) meet both lengths. {ELEMENTWISE}")})
+        expect_tensor(out)
+        diagnose(out, _published(*case), [], f"with {sizes} your output differs from softmax(Q Kᵀ / √d_k) V",
+                 shape="the output should be (batch, q_len, d_v)")
 
 
 def _weights(seed: int, batch: int, q_len: int, k_len: int) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ._core import checker, diagnose, expect
+from ._core import CheckFailed, checker, diagnose, expect
 
 __all__ = ["check_positional_encoding"]
 
@@ -49,6 +49,29 @@ _WRONG = [
 ]
 
 
+def _structural_bugs(out: torch.Tensor, reference: torch.Tensor) -> list[str]:
+    """The mistakes of the published encoding of Q6's spot-the-bug exercise that show in any table, each
+    found on its own so that all the ones still there are named together."""
+    bugs = []
+    largest = out.abs().max().item()
+    if largest > 2:  # sines and cosines, even shifted or summed by mistake, stay near [−1, 1]
+        bugs.append(f"No sine and no cosine: the entries of §3.5 are sines and cosines, within [−1, 1]; yours reach "
+                    f"{largest:.3g}, enough to drown the token embedding they are added to.")
+    later = out[1:]  # (max_len - 1, d_model): at position 0 every sine is 0 whatever its frequency
+    evens = later[:, 0::2]  # (max_len - 1, d_model / 2)
+    if evens.shape[1] > 1 and torch.allclose(evens, evens[:, :1].expand_as(evens), rtol=1e-6, atol=0):
+        bugs.append("The dimension barely matters: in every row all even dimensions hold one number, so only the "
+                    "dimension's parity enters. Each pair i needs its own frequency, 1/10000^(2i/d_model).")
+    odd, even = out[:, 1::2], out[:, 0::2]  # (max_len, d_model / 2) each
+    nonzero = even.abs() > 1e-12
+    if odd.shape == even.shape and nonzero.any():
+        ratio = odd[nonzero] / even[nonzero]
+        if (ratio < 0).all() and torch.allclose(ratio, ratio[:1].expand_as(ratio), rtol=1e-6, atol=0):
+            bugs.append(f"Negation is not a cosine: every odd dimension is {ratio[0].item():.3g} × the even one before "
+                        "it. PE(pos, 2i+1) is the cosine of the same angle whose sine is PE(pos, 2i).")
+    return bugs
+
+
 @checker("positional_encoding")
 def check_positional_encoding(positional_encoding) -> None:
     """Check ``positional_encoding(max_len, d_model) -> (max_len, d_model)`` against the paper's formula.
@@ -69,6 +92,9 @@ def check_positional_encoding(positional_encoding) -> None:
            f"{(max_len, d_model)}")
         atol = max(1e-4, torch.finfo(out.dtype).eps)  # float16 and bfloat16 round more coarsely
         out, reference = out.detach().cpu().to(torch.float64), _table(max_len, d_model)
+        bugs = _structural_bugs(out, reference)
+        if bugs:
+            raise CheckFailed(bugs[0] if len(bugs) == 1 else f"{len(bugs)} problems:\n" + "\n".join(f"- {b}" for b in bugs))
         diagnose(out, reference, [(_table(max_len, d_model, **mistake), hint) for hint, mistake in _WRONG] + [
             (not torch.allclose(out[0], reference[0], atol=atol),
              "At position 0 every sine is 0 and every cosine is 1: PE[0] must be [0, 1, 0, 1, …]."),

@@ -35,27 +35,38 @@ HINTS = {
                       "not sum to 1.",
     ("norm", "queries"): "Take the softmax over the keys (the last axis, dim=-1) so that each query's weights "
                          "sum to 1; you normalised over the queries (dim=1, i.e. dim=-2).",
+    ("form", "weights"): "You returned the attention weights; return their weighted sum of the values, "
+                         "weights @ V, of shape (batch, len, d_v).",
+    ("form", "no_scores"): "There are no scores: you took a softmax of a projection of x over its features, so no "
+                           "query is ever compared with a key. Compute the scores Q Kᵀ (one per query-key "
+                           "pair), a softmax over the keys, and the weighted sum of the values, weights @ V.",
 }
-CORRECT = {"q_src": "proj", "k_src": "proj", "v_src": "proj", "scale": "sqrt_d_k", "norm": "keys"}
+CORRECT = {"q_src": "proj", "k_src": "proj", "v_src": "proj", "scale": "sqrt_d_k", "norm": "keys", "form": "attention"}
 
 
-def _variant(x, w_q, w_k, w_v, *, q_src="proj", k_src="proj", v_src="proj", scale="sqrt_d_k", norm="keys"):
-    """Self-attention with switches that reproduce known mistakes (for the hints)."""
+def _variant(x, w_q, w_k, w_v, *, q_src="proj", k_src="proj", v_src="proj", scale="sqrt_d_k", norm="keys",
+             form="attention"):
+    """Self-attention with switches that reproduce known mistakes (for the hints). ``form="no_scores"`` is the
+    shape of the self-attention of one widely shared article (Q8's exercise): softmax(V × scale) over the
+    features, no Q Kᵀ and no weighted sum."""
     q = x @ w_q if q_src == "proj" else x  # (batch, len, d_k)
     k = {"proj": lambda: x @ w_k, "q": lambda: q @ w_k, "x": lambda: x}[k_src]()  # (batch, len, d_k)
     v = {"proj": lambda: x @ w_v, "k": lambda: k @ w_v, "q": lambda: q @ w_v, "x": lambda: x}[v_src]()
     divisor = {"sqrt_d_k": math.sqrt(w_q.shape[1]), "none": 1.0, "d_k": float(w_q.shape[1]),
                "sqrt_d_model": math.sqrt(x.shape[-1]), "sqrt_d_v": math.sqrt(w_v.shape[1])}[scale]
+    if form == "no_scores":
+        return (v / divisor).softmax(dim=-1)  # (batch, len, d_v): a softmax over features, not over keys
     scores = q @ k.transpose(-2, -1) / divisor  # (batch, len, len)
     weights = {"keys": lambda: scores.softmax(dim=-1), "queries": lambda: scores.softmax(dim=-2),
                "none": lambda: scores}[norm]()
-    return weights @ v  # (batch, len, d_v)
+    return weights if form == "weights" else weights @ v  # (batch, len, len) or (batch, len, d_v)
 
 
 def _combinations() -> list[tuple[dict, str]]:
     """Every combination of mistakes that runs when d_model = d_k = d_v, fewest first, with its hint."""
     options = {"q_src": ["proj", "x"], "k_src": ["proj", "q", "x"], "v_src": ["proj", "k", "q", "x"],
-               "scale": ["sqrt_d_k", "none", "d_k"], "norm": ["keys", "queries", "none"]}
+               "scale": ["sqrt_d_k", "none", "d_k"], "norm": ["keys", "queries", "none"],
+               "form": ["attention", "weights", "no_scores"]}
     combos = [dict(zip(options, values)) for values in itertools.product(*options.values())]
     found = []
     for combo in sorted(combos, key=lambda c: sum(c[name] != CORRECT[name] for name in c))[1:]:
