@@ -1,7 +1,8 @@
 """Count the words of prose a reader meets in each notebook of the book, open and collapsed.
 
 Open prose is what the page shows without a click: the Markdown cells' text. Not counted as open:
-- cells tagged ``remove-cell`` (never shown) or ``hide-cell``/``hide-input`` (behind a toggle);
+- cells tagged ``remove-cell`` (never shown: not counted at all). A Markdown cell tagged ``hide-cell`` is
+  open: myst-nb folds only code cells by tag (Markdown folds with ``{dropdown}``);
 - the body of a directive that renders collapsed: ``{dropdown}``, or any directive with ``:class: dropdown``
   (admonitions, ``{solution}``), including a gated ``{solution-start}`` ... ``{solution-end}`` that spans cells;
 - the title of a ``{dropdown}`` or ``{admonition}`` counts as open: it shows on the collapsed block;
@@ -26,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-HIDDEN_TAGS = {"remove-cell", "hide-cell", "hide-input"}
+REMOVED_TAGS = {"remove-cell", "remove_cell"}  # myst-nb drops these cells; it folds only code cells
 FENCE = re.compile(r"^(?P<fence>`{3,}|:{3,})\s*(?P<info>.*)$")
 DIRECTIVE = re.compile(r"^\{(?P<name>[\w:-]+)\}")
 NOT_PROSE = {"code-block", "code-cell", "code", "math", "raw", "glue:figure"}
@@ -138,8 +139,8 @@ def notebook_words(path: Path) -> tuple[int, int]:
             continue
         source = "".join(cell["source"])
         shown, hidden, gated_after = split_prose(source, gated)
-        if HIDDEN_TAGS & set(cell.get("metadata", {}).get("tags", [])):
-            shown, hidden = 0, hidden + shown
+        if REMOVED_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            shown = hidden = 0
         open_words, hidden_words, gated = open_words + shown, hidden_words + hidden, gated_after
     return open_words, hidden_words
 

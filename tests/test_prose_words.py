@@ -75,9 +75,9 @@ def test_a_gated_solution_is_collapsed_across_cells(tmp_path):
     assert prose_words.notebook_words(path) == (3, 6)
 
 
-def test_hidden_and_removed_cells_are_not_open(tmp_path):
-    path = notebook(tmp_path, "shown", ("behind a toggle", ["hide-cell"]), ("never shown", ["remove-cell"]))
-    assert prose_words.notebook_words(path) == (1, 5)
+def test_removed_cells_do_not_count_and_a_hide_cell_tag_does_not_fold_markdown(tmp_path):
+    path = notebook(tmp_path, "shown", ("still shown", ["hide-cell"]), ("never shown", ["remove-cell"]))
+    assert prose_words.notebook_words(path) == (3, 0)
 
 
 def test_max_fails_on_a_long_notebook(tmp_path, capsys):
