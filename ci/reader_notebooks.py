@@ -13,7 +13,8 @@ notebook made for that:
   implemented yet".
 - Cells tagged ``remove-cell`` are dropped; every other code cell is kept as it is (``hide-cell``, which
   folds a check in the book, leaves a plain code cell: it must run, and Colab has no folded code cell).
-- An image of the book (``![alt](../figures/map-q11.svg)``) is linked at the published book's copy
+- An image of the book (``![alt](../figures/map-q11.svg)``, or a ``{figure}`` with ``:alt:`` and a caption) is
+  linked at the published book's copy
   (``_images/``), since a copy opened in Colab has no ``book/figures/`` beside it.
 - The badge uses Colab's own image (the book's relative image would not resolve in Colab) and a line
   under it says what the copy is and links the chapter's page.
@@ -213,6 +214,10 @@ def convert_markdown(text: str, ctx: Context) -> str:
             out += [f"<details><summary>{convert_roles(args, ctx) or 'Details'}</summary>", "", inner, "", "</details>"]
         elif name in ("math",):
             out += ["$$", inner, "$$"]
+        elif name == "figure":  # an image of the book with its alt text, the caption in italics below it
+            if not options.get("alt"):
+                raise ReaderCopyError(f"{ctx.notebook.name}: the figure {args!r} has no :alt: text")
+            out += [f"![{options['alt']}]({args})", "", f"*{inner}*" if inner else ""]
         else:
             raise ReaderCopyError(f"{ctx.notebook.name}: the directive {{{name}}} has no Markdown form in "
                                   "ci/reader_notebooks.py")

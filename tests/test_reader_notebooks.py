@@ -217,6 +217,16 @@ def test_a_book_image_is_linked_at_the_published_copy_and_a_missing_one_stops_th
         reader.reader_copy(_tiny(tmp_path / "2", "![gone](../figures/none.svg)\n"), "https://b/", {})
 
 
+def test_a_figure_becomes_an_image_with_its_alt_text_and_an_italic_caption(tmp_path):
+    figure = ":::{figure} ../figures/colab-badge.svg\n:alt: A badge\n:width: 300px\n\nThe caption.\n:::\n"
+    copy = reader.reader_copy(_tiny(tmp_path, figure), "https://b/", {})
+    text = "\n".join(source(c) for c in copy["cells"])
+    assert "![A badge](https://b/_images/colab-badge.svg)\n\n*The caption.*" in text
+    with pytest.raises(reader.ReaderCopyError, match="no :alt: text"):
+        reader.reader_copy(_tiny(tmp_path / "2", ":::{figure} ../figures/colab-badge.svg\n\nCaption.\n:::\n"),
+                           "https://b/", {})
+
+
 def test_every_chapter_map_in_a_reader_copy_is_the_published_copy_of_a_book_figure():
     base = reader.published_url()
     for path in sorted((ROOT / "colab").glob("q*/*.ipynb")):
