@@ -91,3 +91,10 @@ def test_every_notebook_of_the_toc_is_counted():
     paths = prose_words.toc_notebooks()
     assert len(paths) >= 22 and all(p.suffix == ".ipynb" for p in paths)
     assert all(prose_words.notebook_words(p)[0] > 500 for p in paths)
+
+
+def test_no_notebook_shows_more_than_2000_words_of_open_prose():
+    """The main path of every notebook reads in one sitting; details go into "Going deeper" dropdowns."""
+    over = {p.relative_to(ROOT).as_posix(): n for p in prose_words.toc_notebooks()
+            if (n := prose_words.notebook_words(p)[0]) > 2000}
+    assert not over, over
