@@ -87,6 +87,7 @@ def test_every_chapter_opens_with_its_own_map(path):
     chapter = path.parent.name[:3]
     first = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
     image = re.search(r"!\[(?P<alt>[^\]]+)\]\(\.\./figures/map-(?P<q>q\d\d)\.svg\)", first)
-    assert image and image["q"] == chapter, "the first cell shows ../figures/map-qNN.svg of this chapter"
+    assert image and image["q"] == chapter, "the first cell shows ../figures/map-qNN.svg of this chapter, after the short answer"
     assert image["alt"] == amap.short_alt(chapter)
-    assert first.index("[![Open In Colab]") < image.start() < first.index("The short answer")
+    # the answer first (it fits the first screen; the 700-px map would push it below), then the map
+    assert first.index("[![Open In Colab]") < first.index("The short answer") < image.start()
