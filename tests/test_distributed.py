@@ -127,6 +127,14 @@ def test_bad_input_stops_every_process_with_a_clear_message():
     assert "--batch-size 7 (the global batch) does not split over 2 processes" in done.stderr
 
 
+@pytest.mark.parametrize("version, backend, hangs", [
+    ("2.3.0+cu121", "gloo", True), ("2.3.1", "gloo", True), ("2.4.0", "gloo", False), ("2.11.0+cu130", "gloo", False),
+    ("2.13.0", "gloo", False), ("2.3.0", "nccl", False),
+])
+def test_the_process_group_is_left_without_destroy_only_where_destroy_hangs(version, backend, hangs):
+    assert distributed.teardown_hangs(version, backend) is hangs
+
+
 def _can_rename_host() -> bool:
     """True where `unshare --uts` may give a child process its own host name (Linux, as root)."""
     if not sys.platform.startswith("linux") or os.geteuid() != 0:
