@@ -1,4 +1,5 @@
-"""transformer18.date_translator: batches, the translator (checks, save/load, attention), both training loops."""
+"""transformer18.date_translator: batches, the translator (checks, save/load, attention), the three implementations
+from one set of weights, the schedule, training."""
 
 import datetime as dt
 
@@ -6,19 +7,21 @@ import pytest
 import torch
 from torch import nn
 
+from transformer18.config import count_parameters
 from transformer18.date_translator import (
+    IMPLEMENTATIONS,
     DateTranslator,
     TorchDateModel,
     TrainingRun,
-    _warmup_then_constant,
     date_batches,
     date_config,
+    date_model,
+    date_schedule,
     train_date_translator,
-    train_torch_baseline,
 )
 from transformer18.dates import make_date_data
 from transformer18.model import Transformer
-from transformer18.training import TrainingHistory
+from transformer18.training import TrainingHistory, noam_lr
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +96,23 @@ def test_attention_rows_are_distributions_over_the_input(tiny):
     torch.testing.assert_close(weights.sum(-1), torch.ones(len(iso) + 1))
 
 
+def test_attention_maps_hold_every_layer_and_head_as_distributions(tiny):
+    maps = tiny.attention_maps("21 novembre 2001")
+    n_layers, n_heads = tiny.model.config.n_layers, tiny.model.config.n_heads
+    rows, src_len = len(maps["iso"]) + 1, len("21 novembre 2001")
+    assert maps["encoder"].shape == (n_layers, n_heads, src_len, src_len)
+    assert maps["decoder"].shape == (n_layers, n_heads, rows, rows)
+    assert maps["cross"].shape == (n_layers, n_heads, rows, src_len)
+    for key in ("encoder", "decoder", "cross"):
+        torch.testing.assert_close(maps[key].sum(-1), torch.ones(maps[key].shape[:-1]))
+    assert torch.equal(maps["decoder"].triu(1), torch.zeros_like(maps["decoder"]))  # causal: nothing ahead
+    iso, mean = tiny.attention("21 novembre 2001", layer=0)
+    assert iso == maps["iso"] and torch.equal(mean, maps["cross"][0].mean(dim=0))
+
+
 def test_attention_keeps_fused_layers_fused(data):
     translator = train_date_translator(0, data=data, steps=2, target=None, d_model=16, n_heads=2, n_layers=1, d_ff=32,
-                                       eval_size=8, progress=False)
+                                       eval_size=8, progress=False, implementation="fused")
     before = [m.fused for m in translator.model.modules() if hasattr(m, "fused")]
     translator.attention("3 mai 2000")
     assert before and all(before) and [m.fused for m in translator.model.modules() if hasattr(m, "fused")] == before
@@ -134,23 +151,57 @@ def test_torch_date_model_is_nn_transformer_with_embeddings(data):
     torch.manual_seed(1)
     config = date_config(data, d_model=16, n_heads=2, n_layers=1, d_ff=32)
     model = TorchDateModel(config).eval()
-    assert isinstance(model.transformer, nn.Transformer)
+    t = model.transformer
+    assert isinstance(t, nn.Transformer) and t.encoder.norm is None and t.decoder.norm is None  # post-norm, §3.1
+    assert sum(p.numel() for p in model.parameters()) == count_parameters(config)
     batch = next(date_batches(data.train, data.src_vocab, data.tgt_vocab, 4, seed=0))
     with torch.no_grad():
         got = model(batch.src, batch.tgt_in, batch.src_mask)
-        x = model.src_embed(batch.src) * 4 + model.pe[: batch.src.shape[1]]
-        y = model.tgt_embed(batch.tgt_in) * 4 + model.pe[:11]
+        x = t.src_embed(batch.src) * 4 + model.pe[: batch.src.shape[1]]
+        y = t.tgt_embed(batch.tgt_in) * 4 + model.pe[:11]
         causal = torch.ones(11, 11, dtype=torch.bool).triu(1)
-        expected = model.generator(model.transformer(x, y, tgt_mask=causal, src_key_padding_mask=batch.src == 0,
-                                                     memory_key_padding_mask=batch.src == 0))
+        expected = t.generator(t(x, y, tgt_mask=causal, src_key_padding_mask=batch.src == 0,
+                                 memory_key_padding_mask=batch.src == 0))
     torch.testing.assert_close(got, expected)
     with pytest.raises(ValueError, match="need the course's Transformer"):
         DateTranslator(model, data.src_vocab, data.tgt_vocab).attention("3 mai 2000")
 
 
+def test_one_seed_gives_the_three_implementations_the_same_weights_and_function(data):
+    config = date_config(data, d_model=16, n_heads=2, n_layers=2, d_ff=32)
+    models = {name: date_model(config, name, seed=3).eval() for name in IMPLEMENTATIONS}
+    assert isinstance(models["explicit"], Transformer) and isinstance(models["nn.Transformer"], TorchDateModel)
+    assert not any(m.fused for m in models["explicit"].modules() if hasattr(m, "fused"))
+    assert all(m.fused for m in models["fused"].modules() if hasattr(m, "fused"))
+    ours, theirs = models["explicit"], models["nn.Transformer"].transformer
+    torch.testing.assert_close(ours.src_embed.lookup.weight, theirs.src_embed.weight, rtol=0, atol=0)
+    torch.testing.assert_close(ours.generator.weight, theirs.generator.weight, rtol=0, atol=0)
+    torch.testing.assert_close(ours.encoder.layers[0].feed_forward.w_1.weight, theirs.encoder.layers[0].linear1.weight,
+                               rtol=0, atol=0)
+    batch = next(date_batches(data.train, data.src_vocab, data.tgt_vocab, 4, seed=0))
+    with torch.no_grad():
+        outs = {name: m(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask) for name, m in models.items()}
+    for name in ("fused", "nn.Transformer"):
+        torch.testing.assert_close(outs[name], outs["explicit"], atol=1000 * torch.finfo(torch.float32).eps, rtol=0)
+    again = date_model(config, "explicit", seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), ours.state_dict().values()))
+    with pytest.raises(ValueError, match="implementation must be one of"):
+        date_model(config, "cuda", seed=0)
+
+
+def test_float64_training_of_the_two_models_agrees_step_by_step(data):
+    kwargs = dict(data=data, steps=20, target=None, d_model=16, n_heads=2, n_layers=1, d_ff=32, warmup=5,
+                  eval_every=20, eval_size=8, progress=False, dtype=torch.float64)
+    runs = [train_date_translator(2, implementation=name, **kwargs) for name in ("explicit", "nn.Transformer")]
+    assert all(p.dtype == torch.float64 for run in runs for p in run.model.parameters())
+    losses = [torch.tensor(run.run.history.losses, dtype=torch.float64) for run in runs]  # (20,) each
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e6 * torch.finfo(torch.float64).eps, atol=0)
+    assert losses[0][-1] < losses[0][0]
+
+
 def test_torch_baseline_translator_saves_and_loads(data, tmp_path):
-    translator = train_torch_baseline(0, data=data, steps=3, target=None, d_model=16, n_heads=2, n_layers=1, d_ff=32,
-                                      eval_size=8, progress=False)
+    translator = train_date_translator(0, data=data, steps=3, target=None, d_model=16, n_heads=2, n_layers=1, d_ff=32,
+                                       eval_size=8, progress=False, implementation="nn.Transformer")
     assert isinstance(translator.model, TorchDateModel) and translator.run.history.steps == 3
     translator.save(tmp_path / "b.pt")
     loaded = DateTranslator.load(tmp_path / "b.pt")
@@ -184,17 +235,22 @@ def test_training_run_timings():
     assert run.seconds_per_step == pytest.approx(0.011)
 
 
-def test_warmup_then_constant():
-    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=2.0)
-    sched = _warmup_then_constant(opt, 4)
+def test_date_schedule_is_q17s_noam_schedule_with_its_peak_named():
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = date_schedule(opt, 64, lr=2e-3, warmup=4)
     rates = []
-    for _ in range(6):
+    for _ in range(16):
         rates.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    assert rates == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
-    with pytest.raises(ValueError, match="warmup"):
-        _warmup_then_constant(opt, 0)
+    assert rates[3] == pytest.approx(2e-3) and max(rates) == rates[3]  # the peak, at step = warmup
+    assert rates[:4] == pytest.approx([5e-4, 1e-3, 1.5e-3, 2e-3])  # linear warm-up
+    assert rates[15] == pytest.approx(2e-3 * (4 / 16) ** 0.5)  # then ∝ step^-0.5
+    factor = 2e-3 * (64 * 4) ** 0.5
+    assert rates == pytest.approx([noam_lr(i, 64, 4, factor) for i in range(1, 17)])
+    for bad in (dict(lr=0.0, warmup=4), dict(lr=1e-3, warmup=0), dict(lr=1e-3, warmup=2.5)):
+        with pytest.raises(ValueError):
+            date_schedule(opt, 64, **bad)
 
 
 def test_batch_size_must_split_over_processes(data, monkeypatch):

@@ -56,11 +56,12 @@ def test_figure_to_png_and_show(displayed):
 
 
 def test_chinese_characters_render_without_missing_glyphs():
-    """The capstone's zh_CN dates: every character has a glyph (DejaVu Sans, then IPAex Gothic)."""
+    """The capstone's zh_CN dates and the chapters' subscripts: every character has a glyph (DejaVu Sans, then
+    IPAex Gothic); importing matplotlib_fontja alone sets IPAex Gothic, which has no ₁₀ or ᵀ."""
     import warnings
 
     fig = Figure()
-    fig.add_subplot().set_title("2026年11月21日星期六 · 21 ноября 2026 г. · sábado")
+    fig.add_subplot().set_title("2026年11月21日星期六 · 21 ноября 2026 г. · sábado · log₁₀ · QKᵀ · x₁ · ␣")
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="Glyph .* missing from font")
         assert viz.figure_to_png(fig).startswith(b"\x89PNG")

@@ -44,9 +44,9 @@ class LayerNorm(nn.Module):
                              f"got shape {tuple(x.shape)}")
         if self.fused:
             return F.layer_norm(x, (self.d_model,), self.weight, self.bias, self.eps)  # (..., d_model)
-        mean = x.mean(dim=-1, keepdim=True)  # (batch, len, 1)
-        var = x.var(dim=-1, correction=0, keepdim=True)  # (batch, len, 1): divided by d_model
-        x_hat = (x - mean) / torch.sqrt(var + self.eps)  # (batch, len, d_model): mean 0, variance ≈ 1
+        centered = x - x.mean(dim=-1, keepdim=True)  # (batch, len, d_model): x − μ
+        var = (centered * centered).mean(dim=-1, keepdim=True)  # (batch, len, 1): σ², divided by d_model
+        x_hat = centered / torch.sqrt(var + self.eps)  # (batch, len, d_model): mean 0, variance ≈ 1
         return x_hat * self.weight + self.bias
 
     def extra_repr(self) -> str:

@@ -23,6 +23,9 @@ font_manager.fontManager.addfont(str(Path(matplotlib_fontja.__file__).parent / "
 matplotlib.rcParams["font.sans-serif"] = ["DejaVu Sans", "IPAexGothic"] + [
     name for name in matplotlib.rcParams["font.sans-serif"] if name not in ("DejaVu Sans", "IPAexGothic")
 ]
+matplotlib.rcParams["font.family"] = ["DejaVu Sans", "IPAexGothic"]  # importing matplotlib_fontja had set
+# IPAexGothic alone, which lacks subscripts and superscripts (log₁₀, Qᵀ); with two families matplotlib draws each
+# glyph from the first that has it
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 

@@ -217,10 +217,12 @@ def colab_problems(page, source: Path, root: Path = ROOT) -> list[str]:
 
 def image_problems(page, origin: str) -> list[str]:
     """Every image of the page is served by the book itself (none from another server: the published
-    page must work offline and load nothing from third parties) and loads."""
+    page must work offline and load nothing from third parties) and loads; every image but a widget's
+    (figures, maps, plots a cell outputs, whose alt text comes from ``mystnb.image.alt`` cell metadata)
+    has alt text that says what it shows, not its file name."""
     images = page.eval_on_selector_all("article img", """imgs => imgs.map(i => ({src: i.currentSrc || i.src,
         ok: i.complete && i.naturalWidth > 0, alt: i.getAttribute("alt") || "",
-        output: i.closest(".cell_output, .output, .widget-image") !== null}))""")
+        widget: i.closest(".widget-image, .jupyter-widgets") !== null}))""")
     problems = []
     for image in images:
         src = image["src"]
@@ -229,8 +231,8 @@ def image_problems(page, origin: str) -> list[str]:
         elif not image["ok"]:
             problems.append(f"an image did not load: {src[:80]}")
         alt = image["alt"].strip()
-        if not image["output"] and (not alt or alt.endswith((".svg", ".png")) or "_images/" in alt):
-            problems.append(f"an image of the text has no alt text: {src[:80]}")  # a figure's alt says what it shows
+        if not image["widget"] and (not alt or alt.endswith((".svg", ".png")) or "_images/" in alt):
+            problems.append(f"an image has no alt text: {src[:80]}")  # a figure's or a plot's alt says what it shows
     return problems
 
 

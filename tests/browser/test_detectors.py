@@ -106,6 +106,17 @@ def test_an_image_without_alt_text_is_caught(page, broken_site):
     assert any("no alt text" in p for p in image_problems(page, url.rsplit("/", 3)[0]))
 
 
+def test_a_plot_without_alt_text_is_caught(page, broken_site):
+    # a cell's plot whose cell has no mystnb.image.alt gets myst-nb's default alt, the image's file name
+    pixel = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQ"
+             "AAAABJRU5ErkJggg==")
+    url = break_page(broken_site, lambda html: html.replace(
+        "</article>", f'<div class="cell_output"><img alt="../../_images/0a1b.png" src="{pixel}"></div></article>', 1))
+    visit(page, url)
+    problems = image_problems(page, url.rsplit("/", 3)[0])
+    assert any("no alt text" in p for p in problems) and not any("did not load" in p for p in problems)
+
+
 def test_an_open_solution_is_caught(page, broken_site):
     url = break_page(broken_site, lambda html: html.replace("solution dropdown admonition", "solution admonition"))
     visit(page, url)
