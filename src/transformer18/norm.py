@@ -22,7 +22,7 @@ class LayerNorm(nn.Module):
     ``state_dict`` (``weight`` starting at 1, ``bias`` at 0) this module shares.
 
     ``fused=True`` computes the same formula with PyTorch's single kernel ``F.layer_norm`` instead of the
-    six operations below: the same numbers to float rounding, several times faster (the capstone uses it).
+    six operations below: the same numbers to float rounding, several times faster (the capstone's benchmark times both).
     """
 
     def __init__(self, d_model: int, eps: float = 1e-5, fused: bool = False):
