@@ -1,3 +1,6 @@
+import base64
+import re
+import sys
 import types
 
 import ipywidgets as W
@@ -109,48 +112,88 @@ def states(k=3):
     return {n: plot(n) for n in range(2, 2 + k)}
 
 
-def test_precomputed_slider_links_a_slider_to_a_stack_of_images():
-    box = widgets.build_precomputed_slider(states(), description="n", value=3)
+ALT = "A straight line rising from the origin, n points long."
+
+
+def shown_png(state) -> bytes:
+    """The PNG bytes an HTML state widget shows (its <img>'s data URI)."""
+    match = re.fullmatch(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)" alt="[^"]+" style="max-width:100%">',
+                         state.value)
+    assert match, state.value[:120]
+    return base64.b64decode(match[1])
+
+
+def test_precomputed_slider_links_a_slider_to_a_stack_of_images_with_alt_text():
+    box = widgets.build_precomputed_slider(states(), description="n", value=3, alt=ALT)
     slider, stack = box.children
     assert isinstance(stack, W.Stack) and len(stack.children) == 3
-    assert all(isinstance(im, W.Image) and bytes(im.value).startswith(PNG_MAGIC) for im in stack.children)
+    assert all(isinstance(im, W.HTML) and shown_png(im).startswith(PNG_MAGIC) for im in stack.children)
     assert slider.index == stack.selected_index == 1
     link = box.t18_link
     assert type(link).__name__ == "Link"  # jslink: runs in the browser, no kernel needed
     assert link.source == (slider, "index") and link.target == (stack, "selected_index")
-    assert box.t18_start_png == bytes(stack.children[1].value)
+    assert box.t18_start_png == shown_png(stack.children[1])
+    assert "t18-precomputed-slider" in box._dom_classes  # what the browser tests find the sliders by
+    alts = [re.search(r'alt="([^"]+)"', im.value)[1] for im in stack.children]
+    assert alts == [f"{ALT} Shown: n = {n}." for n in (2, 3, 4)]  # every state says which it is
+
+
+def test_alt_text_is_escaped_for_html():
+    box = widgets.build_precomputed_slider(states(2), description='"d" <k>', alt='Weights of "query" <q> & keys.')
+    value = box.children[1].children[0].value
+    assert 'alt="Weights of &quot;query&quot; &lt;q&gt; &amp; keys. Shown: &quot;d&quot; &lt;k&gt; = 2."' in value
+
+
+@pytest.mark.parametrize("alt", ["", "a plot", None, ["five", "words", "in", "a", "list"]])
+def test_precomputed_slider_needs_alt_text_in_words(alt, displayed):
+    with pytest.raises(ValueError, match="alt must say in words"):
+        widgets.build_precomputed_slider(states(), alt=alt)
+    with pytest.raises(ValueError, match="alt must say in words"):
+        widgets.precomputed_slider(states(), alt=alt)
+    with pytest.raises(TypeError):
+        widgets.precomputed_slider(states())  # keyword-only and required: no slider without alt text
 
 
 def test_precomputed_slider_display_carries_a_static_png(displayed):
-    widgets.precomputed_slider(states(), description="n")
+    widgets.precomputed_slider(states(), description="n", alt=ALT)
     (bundle, kwargs), = displayed
     assert kwargs == {"raw": True}
     assert "application/vnd.jupyter.widget-view+json" in bundle and "image/png" in bundle
 
 
+def test_precomputed_slider_without_ipywidgets_shows_the_start_with_alt_text(monkeypatch, displayed):
+    monkeypatch.setitem(sys.modules, "ipywidgets", None)  # import ipywidgets raises ImportError
+    widgets.precomputed_slider(states(), description="n", value=3, alt=ALT)
+    (bundle, kwargs), = displayed
+    assert kwargs == {"raw": True} and set(bundle) == {"image/png", "text/html"}
+    assert base64.b64decode(bundle["image/png"]).startswith(PNG_MAGIC)
+    assert f'alt="{ALT} Shown: n = 3."' in bundle["text/html"]
+
+
 def test_precomputed_slider_accepts_png_bytes():
     pngs = {k: viz.figure_to_png(f) for k, f in states(2).items()}
-    box = widgets.build_precomputed_slider(pngs)
-    assert [bytes(im.value) for im in box.children[1].children] == list(pngs.values())
+    box = widgets.build_precomputed_slider(pngs, alt=ALT)
+    assert [shown_png(im) for im in box.children[1].children] == list(pngs.values())
 
 
 def test_precomputed_slider_falls_back_to_a_tab_on_ipywidgets_7(monkeypatch):
     fake = types.SimpleNamespace(**{name: getattr(W, name) for name in dir(W) if name != "Stack"})
-    monkeypatch.setitem(__import__("sys").modules, "ipywidgets", fake)
-    box = widgets.build_precomputed_slider(states(), value=4)
+    monkeypatch.setitem(sys.modules, "ipywidgets", fake)
+    box = widgets.build_precomputed_slider(states(), value=4, alt=ALT)
     slider, panel = box.children
     assert isinstance(panel, W.Tab) and panel.selected_index == 2
     assert panel.get_title(2) == "4"
     assert box.t18_link.target == (panel, "selected_index")
+    assert all(isinstance(im, W.HTML) and 'alt="' in im.value for im in panel.children)
 
 
 @pytest.mark.parametrize("bad, message", [({1: None, 2: None}, "Figure or PNG"), ({1: b"x", 2: b"y"}, "PNG"),
                                           ({}, "at least two")])
 def test_precomputed_slider_rejects_bad_states(bad, message):
     with pytest.raises(ValueError, match=message):
-        widgets.build_precomputed_slider(bad)
+        widgets.build_precomputed_slider(bad, alt=ALT)
 
 
 def test_precomputed_slider_rejects_an_unknown_start():
     with pytest.raises(ValueError, match="not one of the states"):
-        widgets.build_precomputed_slider(states(), value=99)
+        widgets.build_precomputed_slider(states(), value=99, alt=ALT)

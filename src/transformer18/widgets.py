@@ -7,12 +7,14 @@ Two kinds (DESIGN §4):
   figure at the default values and a one-line note, so no stale slider is ever published.
 * :func:`precomputed_slider` — a slider over a few pre-rendered states. The states switch in the
   browser with ``jslink`` and no kernel, so it works in the published HTML page. It uses
-  ``ipywidgets.Stack`` (ipywidgets 8) and falls back to a ``Tab`` where only ipywidgets 7 exists.
+  ``ipywidgets.Stack`` (ipywidgets 8) and falls back to a ``Tab`` where only ipywidgets 7 exists. Each
+  state is an ``<img>`` with alt text in an ``HTML`` widget (``ipywidgets.Image`` has no alt).
 """
 
 from __future__ import annotations
 
 import base64
+import html
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -201,13 +203,34 @@ def _states(states: Mapping[Any, Figure | bytes], value: Any, dpi: int) -> tuple
     return labels, [_png(states[label], dpi) for label in labels], start
 
 
+def _state_alt(alt: str, description: str, label: Any) -> str:
+    """One state's alt text: what every state shows, then which state this is."""
+    return f"{alt.rstrip()} Shown: {description or 'state'} = {label}."
+
+
+def _img(png: bytes, alt: str) -> str:
+    """An ``<img>`` holding ``png`` as a data URI, with its alt text (a widget ``Image`` has no alt)."""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}" style="max-width:100%">'
+
+
+def _check_alt(alt: Any) -> None:
+    if not isinstance(alt, str) or len(alt.split()) < 5:
+        raise ValueError(f"alt must say in words (five or more) what every state's figure shows, got {alt!r}")
+
+
 def build_precomputed_slider(states: Mapping[Any, Figure | bytes], description: str = "", value: Any = None,
-                             dpi: int = 80):
-    """The widget of :func:`precomputed_slider`: a ``VBox`` of a ``SelectionSlider`` and a ``Stack``."""
+                             dpi: int = 80, *, alt: str):
+    """The widget of :func:`precomputed_slider`: a ``VBox`` of a ``SelectionSlider`` and a ``Stack``.
+
+    Each state is an ``HTML`` widget holding an ``<img>`` with alt text (``alt`` plus the state's label),
+    so a screen reader can say what every state shows; ``ipywidgets.Image`` has no alt attribute.
+    """
+    _check_alt(alt)
     labels, pngs, start = _states(states, value, dpi)
     import ipywidgets as W
 
-    images = [W.Image(value=png, format="png", layout=W.Layout(max_width="100%")) for png in pngs]
+    images = [W.HTML(value=_img(png, _state_alt(alt, description, label))) for label, png in zip(labels, pngs)]
     if hasattr(W, "Stack"):  # ipywidgets >= 8
         panel = W.Stack(images, selected_index=start)
     else:  # ipywidgets 7 (some Colab runtimes): a Tab also has a selected_index to link to
@@ -220,28 +243,33 @@ def build_precomputed_slider(states: Mapping[Any, Figure | bytes], description: 
                                style={"description_width": "initial"}, layout=W.Layout(width="28em"))
     link = W.jslink((slider, "index"), (panel, "selected_index"))
     box = W.VBox([slider, panel])
+    box.add_class("t18-precomputed-slider")  # what the browser tests look for
     box.t18_link, box.t18_start_png = link, pngs[start]  # keep the link alive; the static fallback
     return box
 
 
 def precomputed_slider(states: Mapping[Any, Figure | bytes], description: str = "", value: Any = None,
-                       dpi: int = 80) -> None:
+                       dpi: int = 80, *, alt: str) -> None:
     """Show a slider over pre-rendered ``states`` (label -> Figure or PNG) that needs no kernel to move.
 
     The slider's ``index`` is linked in the browser (``jslink``) to the ``selected_index`` of a
-    ``Stack`` of images, so the published page switches states by itself. The display also carries the
-    starting state as a plain PNG for viewers without a widget manager; without ipywidgets only that
-    image is shown.
+    ``Stack`` of images, so the published page switches states by itself. ``alt`` says in words what
+    every state's figure shows (the figures differ, so not one state's numbers); each image's alt text is
+    ``alt`` followed by its state's label. The display also carries the starting state as a plain PNG
+    for viewers without a widget manager; without ipywidgets only that image is shown, with its alt
+    text in an HTML version beside the PNG.
     """
-    from IPython.display import Image, display
+    from IPython.display import display
 
+    _check_alt(alt)
     try:
         import ipywidgets  # noqa: F401
     except ImportError:
-        _, pngs, start = _states(states, value, dpi)
-        display(Image(pngs[start]))
+        labels, pngs, start = _states(states, value, dpi)
+        display({"image/png": base64.b64encode(pngs[start]).decode("ascii"),
+                 "text/html": _img(pngs[start], _state_alt(alt, description, labels[start]))}, raw=True)
         return
-    box = build_precomputed_slider(states, description, value, dpi)
+    box = build_precomputed_slider(states, description, value, dpi, alt=alt)
     if hasattr(box, "_repr_mimebundle_"):  # ipywidgets 8: add the static PNG to the same output
         bundle = dict(box._repr_mimebundle_())
         bundle["image/png"] = base64.b64encode(box.t18_start_png).decode("ascii")

@@ -23,7 +23,7 @@ SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
 WIDGET_VIEW = 'script[type="application/vnd.jupyter.widget-view+json"]'
-SLIDER_BOX = ".widget-vbox:has(> .widget-slider):has(> .widget-box .widget-image)"  # precomputed_slider's VBox
+SLIDER_BOX = ".widget-vbox.t18-precomputed-slider"  # precomputed_slider's VBox (widgets.build_precomputed_slider)
 
 
 def toc_pages(root: Path = ROOT) -> list[tuple[str, Path]]:
@@ -152,7 +152,8 @@ def widget_problems(page) -> list[str]:
 
 def slider_problems(page) -> list[str]:
     """Every pre-computed-states slider (a SelectionSlider above a Stack of images) must drive its
-    figure with no kernel: from its first state (Home) to its last, each step right shows a new image.
+    figure with no kernel: from its first state (Home) to its last, each step right shows a new image,
+    and that image's alt text names the state the readout shows (``… Shown: <description> = <label>.``).
     (Moving one step right from where it starts proves nothing for a slider that starts at its last
     state, as Q3's, Q13's and Q15's do: they show the deepest or fullest case first.)"""
     problems = []
@@ -164,12 +165,17 @@ def slider_problems(page) -> list[str]:
 
         def shown() -> tuple[str, str]:
             """The readout and a digest of the shown image's bytes (a view re-rendered for the same
-            image gets a new blob: URL, so the URL itself cannot tell two states apart)."""
-            image = box.locator(".widget-image").first
-            digest = image.evaluate("""async img => { const bytes = await (await fetch(img.src)).arrayBuffer();
+            image may get a new URL, so the URL itself cannot tell two states apart); a problem if the
+            image's alt text does not name the readout's state."""
+            image = box.locator(".widget-html img").first
+            digest, alt = image.evaluate("""async img => { const bytes = await (await fetch(img.src)).arrayBuffer();
                 const hash = await crypto.subtle.digest('SHA-256', bytes);
-                return [...new Uint8Array(hash)].map(b => b.toString(16).padStart(2, '0')).join(''); }""")
-            return readout.inner_text(), digest
+                return [[...new Uint8Array(hash)].map(b => b.toString(16).padStart(2, '0')).join(''),
+                        img.getAttribute('alt') || '']; }""")
+            label = readout.inner_text()
+            if len(alt.split()) < 8 or not alt.endswith(f" = {label}."):
+                problems.append(f"slider {i} at {label!r} shows an image whose alt text does not say it: {alt!r}")
+            return label, digest
 
         n_states = int(float(handle.get_attribute("aria-valuemax"))) - int(float(handle.get_attribute("aria-valuemin"))) + 1
         handle.focus()
@@ -217,21 +223,21 @@ def colab_problems(page, source: Path, root: Path = ROOT) -> list[str]:
 
 def image_problems(page, origin: str) -> list[str]:
     """Every image of the page is served by the book itself (none from another server: the published
-    page must work offline and load nothing from third parties) and loads; every image but a widget's
-    (figures, maps, plots a cell outputs, whose alt text comes from ``mystnb.image.alt`` cell metadata)
-    has alt text that says what it shows, not its file name."""
+    page must work offline and load nothing from third parties) and loads; every image (figures, maps,
+    plots a cell outputs, whose alt text comes from ``mystnb.image.alt`` cell metadata, and the shown
+    state of each pre-computed slider, whose alt text is ``precomputed_slider``'s ``alt``) has alt text
+    that says what it shows, not its file name."""
     images = page.eval_on_selector_all("article img", """imgs => imgs.map(i => ({src: i.currentSrc || i.src,
-        ok: i.complete && i.naturalWidth > 0, alt: i.getAttribute("alt") || "",
-        widget: i.closest(".widget-image, .jupyter-widgets") !== null}))""")
+        ok: i.complete && i.naturalWidth > 0, alt: i.getAttribute("alt") || ""}))""")
     problems = []
     for image in images:
         src = image["src"]
-        if not src.startswith((origin, "data:", "blob:")):  # widgets show their PNGs as blob: URLs
+        if not src.startswith((origin, "data:")):  # the sliders' states are data: URIs
             problems.append(f"an image is loaded from another server: {src}")
         elif not image["ok"]:
             problems.append(f"an image did not load: {src[:80]}")
         alt = image["alt"].strip()
-        if not image["widget"] and (not alt or alt.endswith((".svg", ".png")) or "_images/" in alt):
+        if not alt or alt.endswith((".svg", ".png")) or "_images/" in alt:
             problems.append(f"an image has no alt text: {src[:80]}")  # a figure's or a plot's alt says what it shows
     return problems
 

@@ -117,6 +117,20 @@ def test_a_plot_without_alt_text_is_caught(page, broken_site):
     assert any("no alt text" in p for p in problems) and not any("did not load" in p for p in problems)
 
 
+def test_a_slider_state_without_alt_text_is_caught(page, broken_site):
+    # the states' <img> tags live in the embedded widget state, as JSON strings: alt=\"…\"
+    url = break_page(broken_site, lambda html: re.sub(r'alt=\\"[^"\\]+\\"', r'alt=\\"\\"', html))
+    visit(page, url)
+    assert any("no alt text" in p for p in image_problems(page, url.rsplit("/", 3)[0]))
+    assert any("alt text does not say it" in p for p in slider_problems(page))
+
+
+def test_a_slider_state_whose_alt_text_names_another_state_is_caught(page, broken_site):
+    url = break_page(broken_site, lambda html: re.sub(r'( = )[^"\\=]+(\.\\")', r"\g<1>another state\g<2>", html))
+    visit(page, url)
+    assert any("alt text does not say it" in p for p in slider_problems(page))
+
+
 def test_an_open_solution_is_caught(page, broken_site):
     url = break_page(broken_site, lambda html: html.replace("solution dropdown admonition", "solution admonition"))
     visit(page, url)
