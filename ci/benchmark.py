@@ -24,6 +24,7 @@ import argparse
 import datetime as dt
 import os
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -39,9 +40,8 @@ def _spread(values: list[float], fmt: str) -> str:
     """The median and, with more than one value, the range: "31.2 (30.8–32.0)"."""
     if not values:
         return "—"
-    ordered = sorted(values)
-    median = ordered[len(ordered) // 2] if len(ordered) % 2 else (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
-    return format(median, fmt) if len(values) == 1 else f"{median:{fmt}} ({ordered[0]:{fmt}}–{ordered[-1]:{fmt}})"
+    median = statistics.median(values)
+    return format(median, fmt) if len(values) == 1 else f"{median:{fmt}} ({min(values):{fmt}}–{max(values):{fmt}})"
 
 
 def capstone(seeds: list[int], steps: int) -> list[str]:
